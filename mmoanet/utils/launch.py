@@ -1,0 +1,136 @@
+"""Shared set-up of ``tools/train.py`` and ``tools/test.py``.
+
+Kept in the package so the tools stay short and the behaviour is tested.
+"""
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config, ConfigDict
+
+__all__ = [
+    'prepare_cpu_distributed', 'apply_work_dir', 'check_paths_exist',
+    'check_checkpoint_matches', 'EVAL_ALIASES'
+]
+
+# mmdet 2.x users type `--eval pq`; mmdet 3.x configures evaluators instead.
+EVAL_ALIASES = {
+    'pq': 'MultiOrderPanopticMetric',
+    'PQ': 'MultiOrderPanopticMetric'
+}
+
+
+def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Let ``--launcher pytorch`` run on machines without CUDA.
+
+    mmengine's launcher pins a CUDA device per process and wraps the model in
+    DDP with ``device_ids=[LOCAL_RANK]``; both fail on CPU-only torch. When
+    no GPU is visible we start the process group with the gloo backend
+    ourselves (the Runner then skips its own start) and build the DDP
+    wrapper without device ids. With CUDA this does nothing.
+
+    Args:
+        cfg (Config): the full config; ``env_cfg`` and
+            ``model_wrapper_cfg`` are updated in place.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    if launcher == 'pytorch' and not torch_dist.is_initialized():
+        torch_dist.init_process_group(
+            backend='gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))
+
+
+def apply_work_dir(cfg: Config, config_path: str,
+                   work_dir: Optional[str]) -> None:
+    """``--work-dir`` wins, then the config's, then ``work_dirs/<name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        name = osp.splitext(osp.basename(config_path))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
+
+
+def check_paths_exist(cfg: Config, loader_keys: Sequence[str]) -> None:
+    """Fail early, naming the field, when a dataset folder is missing."""
+    for key in loader_keys:
+        loader = cfg.get(key)
+        if not loader:
+            continue
+        dataset = loader.get('dataset', {})
+        root = dataset.get('data_root') or ''
+        candidates = [('data_root', root)] if root else []
+        if dataset.get('ann_file'):
+            candidates.append(('ann_file', osp.join(root,
+                                                    dataset['ann_file'])))
+        for field, value in (dataset.get('data_prefix') or {}).items():
+            candidates.append((f'data_prefix.{field}', osp.join(root, value)))
+        for field, path in candidates:
+            if path and not osp.exists(path):
+                raise FileNotFoundError(
+                    f'{key}.dataset.{field} points to {path}, which does '
+                    'not exist. Check the data layout in '
+                    'docs/training_and_testing.md, fix the path with '
+                    f'--cfg-options {key}.dataset.{field}=..., or (for '
+                    'the synthetic set) run tools/dataset_converters/'
+                    'make_synthetic_occlusion.py first.')
+
+
+def check_checkpoint_matches(model: torch.nn.Module,
+                             checkpoint: str,
+                             min_fraction: float = 0.5) -> None:
+    """Refuse a checkpoint written for another model.
+
+    mmengine loads with ``strict=False`` and only logs the missing keys, so a
+    wrong checkpoint silently evaluates a randomly initialised model. We
+    require that at least ``min_fraction`` of the model's parameters are in
+    the checkpoint with the same shape.
+
+    Args:
+        model (nn.Module): the built model (a DDP wrapper is unwrapped).
+        checkpoint (str): path of the checkpoint.
+        min_fraction (float): share of the model's tensors that must match.
+
+    Raises:
+        ValueError: naming the file and giving examples of the mismatch.
+    """
+    from .checkpoint import load_checkpoint_safely
+    model = getattr(model, 'module', model)
+    state = load_checkpoint_safely(checkpoint, map_location='cpu')
+    state = state.get('state_dict', state)
+    state = {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state.items()
+    }
+    expected = model.state_dict()
+    matched = [
+        k for k, v in expected.items()
+        if k in state and tuple(state[k].shape) == tuple(v.shape)
+    ]
+    if len(matched) >= min_fraction * len(expected):
+        return
+    missing = [k for k in expected if k not in state][:3]
+    wrong_shape = [
+        f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ][:3]
+    raise ValueError(
+        f'checkpoint {checkpoint} does not fit the model '
+        f'{type(model).__name__} of this config: only {len(matched)} of '
+        f'{len(expected)} tensors match (missing e.g. {missing}; wrong '
+        f'shape e.g. {wrong_shape}). Pass the checkpoint trained with this '
+        'config.')

@@ -1,0 +1,144 @@
+"""Evaluate an mmoanet checkpoint.
+
+    python tools/test.py CONFIG CHECKPOINT --eval pq
+    python tools/test.py CONFIG CHECKPOINT --eval pq \
+        --eval-options classwise=True
+    python tools/test.py CONFIG CHECKPOINT --format-only \
+        --outfile-prefix work_dirs/test-dev/oanet     # COCO test-dev files
+    bash tools/dist_test.sh CONFIG CHECKPOINT 8 --eval pq
+
+With OANet configs the table shows PQ, SQ and RQ (all, things, stuff) for
+SRM order and score order of the same predictions side by side.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmdet.engine.hooks.utils import trigger_visualization_hook
+from mmdet.evaluation import DumpDetResults
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmoanet  # noqa: F401  (registers components, safe checkpoints)
+from mmoanet.utils.launch import (EVAL_ALIASES, apply_work_dir,
+                                  check_checkpoint_matches, check_paths_exist,
+                                  prepare_cpu_distributed)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) an mmoanet model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument(
+        '--out', help='dump predictions to this pickle file (.pkl)')
+    parser.add_argument(
+        '--eval',
+        nargs='+',
+        help='metrics as mmdet 2.x names them; "pq" selects '
+        'MultiOrderPanopticMetric (the default of OANet configs)')
+    parser.add_argument(
+        '--eval-options',
+        nargs='+',
+        action=DictAction,
+        help='extra metric arguments, e.g. classwise=True')
+    parser.add_argument(
+        '--format-only',
+        action='store_true',
+        help='only write COCO panoptic PNG + JSON (test-dev submission)')
+    parser.add_argument(
+        '--outfile-prefix',
+        help='prefix of the files written by --format-only')
+    parser.add_argument(
+        '--show', action='store_true', help='show predictions in a window')
+    parser.add_argument(
+        '--show-dir',
+        help='save painted predictions under work_dir/timestamp/show_dir')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='--show interval (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--tta', action='store_true')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def configure_evaluator(cfg: Config, args) -> None:
+    """Apply ``--eval``, ``--eval-options`` and ``--format-only``."""
+    evaluator = cfg.get('test_evaluator')
+    if args.eval:
+        unknown = [name for name in args.eval if name not in EVAL_ALIASES]
+        if unknown:
+            raise ValueError(f'--eval {" ".join(unknown)}: unsupported; '
+                             f'use one of {sorted(set(EVAL_ALIASES))}')
+        metric_type = EVAL_ALIASES[args.eval[0]]
+        if not evaluator or evaluator.get('type') != metric_type:
+            keep = {} if not evaluator else {
+                k: evaluator[k]
+                for k in ('ann_file', 'seg_prefix', 'backend_args')
+                if k in evaluator
+            }
+            evaluator = ConfigDict(type=metric_type, **keep)
+    if evaluator is None:
+        raise KeyError(f'{args.config} has no test_evaluator; pass --eval pq')
+    if args.eval_options:
+        evaluator.update(args.eval_options)
+    if args.format_only:
+        if not args.outfile_prefix:
+            raise ValueError('--format-only needs --outfile-prefix')
+        evaluator.update(format_only=True, outfile_prefix=args.outfile_prefix)
+    cfg.test_evaluator = evaluator
+
+
+def build_config(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    apply_work_dir(cfg, args.config, args.work_dir)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
+    cfg.load_from = args.checkpoint
+    configure_evaluator(cfg, args)
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise KeyError(f'{args.config} defines no tta_model/tta_pipeline')
+        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    check_paths_exist(cfg, ('test_dataloader', ))
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    prepare_cpu_distributed(cfg, args.launcher)
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    check_checkpoint_matches(runner.model, args.checkpoint)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out {args.out}: must end with .pkl')
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
