@@ -1,0 +1,3 @@
+from .multi_order_panoptic_metric import MultiOrderPanopticMetric
+
+__all__ = ['MultiOrderPanopticMetric']
