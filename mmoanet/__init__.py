@@ -6,25 +6,20 @@ with ``weights_only=True`` (see :mod:`mmoanet.utils.checkpoint`).
 """
 # isort: off
 from .utils.dependencies import check_dependencies
-from .version import __version__
+from .version import __version__  # noqa: F401
 
 check_dependencies()
 
 # Importing the subpackages registers their components; the version guard
 # above must run first so that a wrong stack fails with a readable message.
-from .datasets import (  # noqa: E402
-    CocoPanopticInstancesDataset, LoadPanopticInstanceAnnotations)
-from .evaluation import MultiOrderPanopticMetric  # noqa: E402
-from .models import (  # noqa: E402
-    OANet, OANetStuffHead, SpatialRankingModule, SRMFusionHead)
+from . import datasets, evaluation, models  # noqa: E402
+from .datasets import *  # noqa: E402,F401,F403
+from .evaluation import *  # noqa: E402,F401,F403
+from .models import *  # noqa: E402,F401,F403
 from .utils import register_safe_checkpoint_loader  # noqa: E402
 # isort: on
 
 register_safe_checkpoint_loader()
 
-__all__ = [
-    '__version__', 'OANet', 'OANetStuffHead', 'SpatialRankingModule',
-    'SRMFusionHead', 'CocoPanopticInstancesDataset',
-    'LoadPanopticInstanceAnnotations', 'MultiOrderPanopticMetric',
-    'register_safe_checkpoint_loader'
-]
+__all__ = (['__version__', 'register_safe_checkpoint_loader'] +
+           models.__all__ + datasets.__all__ + evaluation.__all__)
