@@ -1,0 +1,3 @@
+from .srm_fusion_head import SRMFusionHead
+
+__all__ = ['SRMFusionHead']
