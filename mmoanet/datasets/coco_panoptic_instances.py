@@ -1,0 +1,293 @@
+"""COCO panoptic dataset whose thing masks may come from COCO instances.
+
+OANet's spatial ranking module (Sec. 3.2) only learns where instance masks
+overlap, yet the masks of a panoptic PNG never overlap. The paper therefore
+trains the instance branch on COCO's *instance* annotations, where a person's
+mask runs under the tie, and calls the PNG-derived alternative
+"w/pano-instance GT" (Table 3, 3rd row: worse). This dataset offers both.
+"""
+import os.path as osp
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+from mmdet.datasets import CocoPanopticDataset
+from mmdet.registry import DATASETS
+from mmengine.fileio import join_path, load
+from mmengine.utils import is_abs
+
+from .exceptions import PanopticAnnotationError, PanopticFileNotFoundError
+
+INSTANCE_SOURCES = ('instances', 'panoptic')
+
+
+@DATASETS.register_module()
+class CocoPanopticInstancesDataset(CocoPanopticDataset):
+    """COCO panoptic annotations plus, optionally, overlapping instance GT.
+
+    Stuff labels, the semantic map and the segments used for evaluation
+    always come from the panoptic PNG and JSON, exactly as in mmdet's
+    :class:`CocoPanopticDataset`. Only the thing instances (boxes, labels,
+    masks) depend on ``instance_source``:
+
+    - ``'instances'`` (paper default): boxes and masks of ``ins_ann_file``, a
+      COCO instances JSON of the same images, matched by ``image_id``.
+      Masks (polygons or RLE) are amodal and may overlap. Crowd annotations
+      become instances with ``ignore_flag=1``, as in mmdet's
+      :class:`CocoDataset`; annotations of stuff categories are skipped, so
+      panopticapi's detection-format export can serve as ``ins_ann_file``.
+    - ``'panoptic'`` ("w/pano-instance GT", Table 3): masks cut from the PNG,
+      i.e. mmdet's behaviour; crowd segments give no instance.
+
+    Annotations are checked as they are read: an unknown category, a class
+    order that would shift labels, or an instance of an image the panoptic
+    file does not list raises :class:`PanopticAnnotationError`; a missing
+    image or PNG raises :class:`PanopticFileNotFoundError` (local files
+    only, see ``check_files``). The PNG itself is checked by
+    :class:`LoadPanopticInstanceAnnotations` when it is decoded.
+
+    Custom class sets work through ``metainfo=dict(classes=...,
+    thing_classes=..., stuff_classes=..., palette=...)``. ``classes`` must
+    list the thing classes first, in the order of the JSON categories,
+    because mmdet numbers labels in JSON order.
+
+    Args:
+        ann_file (str): COCO panoptic JSON. Defaults to ''.
+        ins_ann_file (str, optional): COCO instances JSON of the same images,
+            relative to ``data_root`` unless absolute. Required when
+            ``instance_source='instances'``. Defaults to None.
+        instance_source (str): ``'instances'`` or ``'panoptic'``, see above.
+            Defaults to ``'instances'``.
+        check_files (bool): Whether to check at start-up that every image and
+            panoptic PNG exists, so a missing file fails before training
+            rather than hours into it. Skipped for non-local backends.
+            Defaults to True.
+        **kwargs: Arguments of :class:`mmdet.datasets.CocoPanopticDataset`
+            (``metainfo``, ``data_root``, ``data_prefix``, ``pipeline``...).
+    """
+
+    def __init__(self,
+                 ann_file: str = '',
+                 ins_ann_file: Optional[str] = None,
+                 instance_source: str = 'instances',
+                 check_files: bool = True,
+                 **kwargs) -> None:
+        if instance_source not in INSTANCE_SOURCES:
+            raise ValueError(f'instance_source must be one of '
+                             f'{INSTANCE_SOURCES}, got {instance_source!r}')
+        if instance_source == 'instances' and not ins_ann_file:
+            raise ValueError("instance_source='instances' needs ins_ann_file "
+                             "(a COCO instances JSON); use "
+                             "instance_source='panoptic' for masks from the "
+                             'panoptic PNGs')
+        self.ins_ann_file = ins_ann_file
+        self.instance_source = instance_source
+        self.check_files = check_files
+        super().__init__(ann_file=ann_file, **kwargs)
+
+    def _join_prefix(self) -> None:
+        """Join ``data_root`` with the prefixes, ``ann_file`` and
+        ``ins_ann_file``."""
+        super()._join_prefix()
+        if (self.ins_ann_file and not is_abs(self.ins_ann_file)
+                and self.data_root):
+            self.ins_ann_file = join_path(self.data_root, self.ins_ann_file)
+
+    def load_data_list(self) -> List[dict]:
+        """Load the panoptic JSON and, if asked, the instances JSON.
+
+        Returns:
+            list[dict]: One data info per image, in the format of mmdet's
+            :class:`CocoPanopticDataset` plus the keys ``instance_source``
+            and ``void_segment_ids`` (segments mmdet drops as degenerate, so
+            the loader treats their pixels as VOID instead of unknown).
+        """
+        self._categories_checked = False
+        data_list = super().load_data_list()
+        if self.check_files and self.backend_args is None:
+            self._check_files_exist(data_list)
+        if self.instance_source == 'instances':
+            self._attach_instances(data_list)
+        for data_info in data_list:
+            data_info['instance_source'] = self.instance_source
+        return data_list
+
+    def parse_data_info(self, raw_data_info: dict) -> dict:
+        """Check one image's segments, then parse them as mmdet does.
+
+        Args:
+            raw_data_info (dict): ``raw_img_info`` and ``raw_ann_info`` (the
+                image's panoptic segments) of ``ann_file``.
+
+        Returns:
+            dict: Data info of mmdet's :class:`CocoPanopticDataset`, plus
+            ``void_segment_ids`` (list[int]).
+        """
+        if not self._categories_checked:
+            self._check_categories()
+            self._categories_checked = True
+        img_id = raw_data_info['raw_img_info']['img_id']
+        for segment in raw_data_info['raw_ann_info']:
+            if segment['image_id'] != img_id:
+                continue
+            if segment['category_id'] not in self.cat2label:
+                raise PanopticAnnotationError(
+                    f'{self.ann_file}: segment {segment["id"]} of image '
+                    f'{img_id} has category id {segment["category_id"]}, '
+                    f'which is not one of the dataset classes')
+        data_info = super().parse_data_info(raw_data_info)
+        kept_ids = {segment['id'] for segment in data_info['segments_info']}
+        data_info['void_segment_ids'] = [
+            segment['id'] for segment in raw_data_info['raw_ann_info']
+            if segment['image_id'] == img_id and segment['id'] not in kept_ids
+        ]
+        return data_info
+
+    def _check_categories(self) -> None:
+        """Check that labels follow ``metainfo['classes']``, things first.
+
+        mmdet gives category ``self.cat_ids[i]`` the label ``i`` in the order
+        of the JSON, whatever the order of ``classes``; a mismatch would
+        silently rename every class.
+        """
+        classes = list(self.metainfo['classes'])
+        thing_classes = set(self.metainfo['thing_classes'])
+        json_names = [
+            self.coco.cats[cat_id]['name'] for cat_id in self.cat_ids
+        ]
+        missing = [name for name in classes if name not in json_names]
+        if missing:
+            raise PanopticAnnotationError(
+                f'{self.ann_file}: classes {missing} of the metainfo are not '
+                f'among its categories')
+        if json_names != classes:
+            raise PanopticAnnotationError(
+                f'{self.ann_file}: categories are listed in the order '
+                f'{json_names}, but metainfo classes are {classes}; labels '
+                f'follow the JSON order, so the two must agree')
+        for cat_id, name in zip(self.cat_ids, json_names):
+            if bool(self.coco.cats[cat_id]['isthing']) != (name
+                                                           in thing_classes):
+                raise PanopticAnnotationError(
+                    f'{self.ann_file}: category {cat_id} ({name!r}) has '
+                    f'isthing={self.coco.cats[cat_id]["isthing"]}, which '
+                    f'disagrees with metainfo thing_classes')
+        num_things = len(self.metainfo['thing_classes'])
+        if set(classes[:num_things]) != thing_classes:
+            raise PanopticAnnotationError(
+                f'metainfo classes must start with the {num_things} thing '
+                f'classes, got {classes}')
+
+    def _check_files_exist(self, data_list: List[dict]) -> None:
+        """Raise if an image or panoptic PNG of ``data_list`` is missing."""
+        for data_info in data_list:
+            paths = [('image', data_info['img_path']),
+                     ('panoptic PNG', data_info['seg_map_path'])]
+            for kind, path in paths:
+                if path is not None and not osp.isfile(path):
+                    raise PanopticFileNotFoundError(
+                        f'{kind} {path} of image {data_info["img_id"]} '
+                        f'(listed in {self.ann_file}) does not exist')
+
+    def _attach_instances(self, data_list: List[dict]) -> None:
+        """Replace each image's ``instances`` with those of ins_ann_file.
+
+        Args:
+            data_list (list[dict]): Data infos, changed in place.
+        """
+        ins_json = load(self.ins_ann_file, backend_args=self.backend_args)
+        infos_by_id = {info['img_id']: info for info in data_list}
+        self._check_instance_images(ins_json.get('images', []), infos_by_id)
+        label_by_cat = self._instance_labels(ins_json.get('categories', []))
+
+        anns_by_img: Dict[int, List[dict]] = defaultdict(list)
+        for ann in ins_json['annotations']:
+            if ann['image_id'] not in infos_by_id:
+                raise PanopticAnnotationError(
+                    f'{self.ins_ann_file}: annotation {ann["id"]} refers to '
+                    f'image {ann["image_id"]}, which {self.ann_file} does '
+                    f'not list')
+            anns_by_img[ann['image_id']].append(ann)
+
+        for img_id, data_info in infos_by_id.items():
+            instances = []
+            for ann in anns_by_img.get(img_id, []):
+                instance = self._parse_instance(ann, data_info, label_by_cat)
+                if instance is not None:
+                    instances.append(instance)
+            data_info['instances'] = instances
+
+    def _check_instance_images(self, images: List[dict],
+                               infos_by_id: Dict[int, dict]) -> None:
+        """Check the ``images`` of ins_ann_file against the panoptic ones."""
+        for image in images:
+            info = infos_by_id.get(image['id'])
+            if info is None:
+                raise PanopticAnnotationError(
+                    f'{self.ins_ann_file}: image {image["id"]} '
+                    f'({image.get("file_name")}) is not listed in '
+                    f'{self.ann_file}')
+            if (image['height'], image['width']) != (info['height'],
+                                                     info['width']):
+                raise PanopticAnnotationError(
+                    f'{self.ins_ann_file}: image {image["id"]} is '
+                    f'{image["height"]}x{image["width"]}, but '
+                    f'{self.ann_file} says {info["height"]}x{info["width"]}')
+
+    def _instance_labels(self, categories: List[dict]) -> Dict[int, int]:
+        """Map thing category ids of ins_ann_file to labels.
+
+        Stuff categories map to -1 (skipped). A category whose name differs
+        from the panoptic category of the same id is an error: the two files
+        would disagree about what the label means.
+        """
+        num_things = len(self.metainfo['thing_classes'])
+        classes = self.metainfo['classes']
+        label_by_cat = {}
+        for cat_id, label in self.cat2label.items():
+            label_by_cat[cat_id] = label if label < num_things else -1
+        for category in categories:
+            label = self.cat2label.get(category['id'])
+            if label is not None and classes[label] != category['name']:
+                raise PanopticAnnotationError(
+                    f'{self.ins_ann_file}: category {category["id"]} is '
+                    f'{category["name"]!r}, but {self.ann_file} calls it '
+                    f'{classes[label]!r}')
+        return label_by_cat
+
+    def _parse_instance(self, ann: dict, data_info: dict,
+                        label_by_cat: Dict[int, int]) -> Optional[dict]:
+        """Turn one instances-JSON annotation into an mmdet instance.
+
+        Degenerate boxes are skipped as mmdet's :class:`CocoDataset` skips
+        them.
+
+        Returns:
+            dict | None: ``bbox`` (x1, y1, x2, y2), ``bbox_label``,
+            ``ignore_flag`` (1 for crowd) and ``mask`` (polygons or RLE), or
+            None for a skipped annotation.
+        """
+        cat_id = ann['category_id']
+        if cat_id not in label_by_cat:
+            raise PanopticAnnotationError(
+                f'{self.ins_ann_file}: annotation {ann["id"]} of image '
+                f'{ann["image_id"]} has category id {cat_id}, which is not '
+                f'one of the dataset classes')
+        label = label_by_cat[cat_id]
+        if label < 0 or ann.get('ignore', False):
+            return None
+        x1, y1, w, h = ann['bbox']
+        inside_w = min(x1 + w, data_info['width']) - max(x1, 0)
+        inside_h = min(y1 + h, data_info['height']) - max(y1, 0)
+        if inside_w <= 0 or inside_h <= 0:
+            return None
+        if ann['area'] <= 0 or w < 1 or h < 1:
+            return None
+        if not ann.get('segmentation'):
+            raise PanopticAnnotationError(
+                f'{self.ins_ann_file}: annotation {ann["id"]} of image '
+                f'{ann["image_id"]} has no segmentation')
+        return dict(
+            bbox=[x1, y1, x1 + w, y1 + h],
+            bbox_label=label,
+            ignore_flag=int(bool(ann.get('iscrowd', 0))),
+            mask=ann['segmentation'])
