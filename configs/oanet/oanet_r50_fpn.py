@@ -1,0 +1,101 @@
+# OANet with ResNet-50-FPN, the ablation model of Liu et al., CVPR 2019
+# (Sec. 4.2). Mask R-CNN instance branch, stuff branch on the RPN's 3x3
+# "skip-connection" convs (Fig. 3) and the Spatial Ranking Module (Sec. 3.2).
+#
+# Dataset: mmdet's COCO panoptic settings from the base, for now. The
+# schedule is iteration-based, as in the paper, so no epoch count is named.
+_base_ = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
+
+custom_imports = dict(imports=['mmoanet'], allow_failed_imports=False)
+
+num_things_classes = 80  # COCO panoptic (Sec. 4.1)
+num_stuff_classes = 53
+
+model = dict(
+    type='OANet',
+    # Table 4: sharing backbone + skip-connection convs is best (37.2 PQ).
+    share_mode='skip',
+    # lambda in Eq. 1; Table 1: 0.25 is best, 1.0 did not converge.
+    stuff_loss_weight=0.25,
+    # "ResNet-50 pretrained on ImageNet" (Sec. 4.2).
+    backbone=dict(
+        depth=50,
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    semantic_head=dict(
+        _delete_=True,
+        type='OANetStuffHead',
+        num_things_classes=num_things_classes,
+        num_stuff_classes=num_stuff_classes,
+        in_channels=256,  # rpn_head.feat_channels: it reads the RPN convs
+        feat_channels=128,
+        start_level=0,  # P2..P5, upsampled to stride 4 and concatenated
+        end_level=4,
+        # Table 2: supervising all 133 classes (Object-SC) beats 53 stuff
+        # classes (Stuff-SC) by 0.5 PQ.
+        supervision='all',
+        # Not in the paper; GN as in PanopticFPN (2 images per GPU).
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        # lambda is applied by OANet, so the head's weight stays 1.0.
+        loss_seg=dict(
+            type='CrossEntropyLoss',
+            ignore_index=255,
+            avg_non_ignore=True,
+            loss_weight=1.0)),
+    panoptic_fusion_head=dict(
+        _delete_=True,
+        type='SRMFusionHead',
+        num_things_classes=num_things_classes,
+        num_stuff_classes=num_stuff_classes,
+        srm=dict(
+            type='SpatialRankingModule',
+            num_things_classes=num_things_classes,
+            kernel='1x7+7x1',  # large kernel block, best row of Table 5
+            train_input='pred'),  # detached instance-branch predictions
+        # Lay instances by SRM rank score (Eq. 3) into 'pred_panoptic_seg'.
+        rank_by='srm'),
+    test_cfg=dict(
+        rcnn=dict(
+            # Not in the paper; PanopticFPN's value, keeps confident
+            # instances for the canvas.
+            score_thr=0.6,
+            nms=dict(type='nms', iou_threshold=0.5, class_agnostic=True),
+            max_per_img=100,  # "max number of boxes ... to 100" (Sec. 4.2)
+            mask_thr_binary=0.5),
+        panoptic=dict(
+            mask_overlap=0.5,
+            stuff_area_limit=4900,  # "min area of a connected stuff area"
+            stuff_area_mode='connected',
+            max_per_img=100,
+            # Also write the SRM and the detection-score orders, to compare
+            # both from one model (Table 3).
+            compare_orders=True)))
+
+# Batch 16 = 8 GPUs x 2 images (Sec. 4.2); batch_size=2 comes from the base.
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
+
+# Sec. 4.2: 100k iterations; lr 0.02 after a 2k-iteration linear warm-up
+# from 0.002, 0.002 after 60k and 0.0002 after 80k iterations.
+max_iters = 100000
+train_cfg = dict(
+    _delete_=True,
+    type='IterBasedTrainLoop',
+    max_iters=max_iters,
+    val_interval=10000)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2000),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=max_iters,
+        by_epoch=False,
+        milestones=[60000, 80000],
+        gamma=0.1)
+]
+# SGD, momentum 0.9, weight decay 1e-4 (Sec. 4.2).
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=10000))
+log_processor = dict(by_epoch=False)

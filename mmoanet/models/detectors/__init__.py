@@ -1,0 +1,3 @@
+from .oanet import OANet
+
+__all__ = ['OANet']
