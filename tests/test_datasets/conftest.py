@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny synthetic set and a writable copy of the sample."""
+import shutil
+
+import pytest
+from mmengine.registry import init_default_scope
+
+from mmoanet.datasets import generate_synthetic_occlusion
+
+SAMPLE_DIR = '/work/shared/data/coco_panoptic_sample'
+
+
+@pytest.fixture(autouse=True)
+def mmdet_scope():
+    """Build transforms such as ``Resize`` from mmdet's registry."""
+    init_default_scope('mmdet')
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory) -> str:
+    """16 train and 6 val synthetic images of odd size 97; do not modify."""
+    root = tmp_path_factory.mktemp('synthetic')
+    generate_synthetic_occlusion(
+        str(root), num_train=16, num_val=6, size=97, seed=3)
+    return str(root)
+
+
+@pytest.fixture
+def sample_root(tmp_path) -> str:
+    """A writable copy of the real COCO panoptic sample."""
+    root = tmp_path / 'coco_panoptic_sample'
+    shutil.copytree(SAMPLE_DIR, root)
+    return str(root)

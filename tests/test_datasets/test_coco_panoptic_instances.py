@@ -1,0 +1,313 @@
+"""CocoPanopticInstancesDataset on the real COCO sample and on bad input."""
+import json
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmdet.datasets import CocoPanopticDataset
+from mmdet.evaluation import CocoPanopticMetric
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmdet.registry import DATASETS
+
+from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
+                              CocoPanopticInstancesDataset,
+                              PanopticAnnotationError,
+                              PanopticFileNotFoundError,
+                              generate_synthetic_occlusion)
+
+LOADING = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadPanopticInstanceAnnotations')
+]
+MMDET_LOADING = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadPanopticAnnotations')
+]
+NUM_SEGMENTS = {142238: 18, 439180: 32}
+NUM_CROWD = {142238: 1, 439180: 2}
+
+
+def build_sample(root: str, **kwargs) -> CocoPanopticInstancesDataset:
+    """The real sample as our dataset (instances from the RLE export)."""
+    cfg = dict(
+        type='CocoPanopticInstancesDataset',
+        data_root=root,
+        ann_file='panoptic_examples.json',
+        ins_ann_file='panoptic_coco_detection_format.json',
+        data_prefix=dict(img='input_images/', seg='panoptic_examples/'),
+        pipeline=LOADING)
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def test_panoptic_source_equals_mmdet(sample_root):
+    ours = build_sample(sample_root, instance_source='panoptic')
+    theirs = CocoPanopticDataset(
+        data_root=sample_root,
+        ann_file='panoptic_examples.json',
+        data_prefix=dict(img='input_images/', seg='panoptic_examples/'),
+        pipeline=MMDET_LOADING)
+    assert len(ours) == 2
+    for index in range(2):
+        got, expected = ours[index], theirs[index]
+        img_id = got['img_id']
+        assert len(got['segments_info']) == NUM_SEGMENTS[img_id]
+        crowd = [
+            s for s in got['segments_info']
+            if not s['is_thing'] and s['category'] < 80
+        ]
+        assert len(crowd) == NUM_CROWD[img_id]  # crowd: no instance
+        assert not got['gt_ignore_flags'].any()
+        np.testing.assert_array_equal(got['gt_seg_map'],
+                                      expected['gt_seg_map'])
+        np.testing.assert_array_equal(got['gt_masks'].masks,
+                                      expected['gt_masks'].masks)
+        np.testing.assert_array_equal(got['gt_bboxes_labels'],
+                                      expected['gt_bboxes_labels'])
+        assert torch.equal(got['gt_bboxes'].tensor,
+                           expected['gt_bboxes'].tensor)
+        assert got['gt_seg_map'].dtype == np.uint8
+        assert set(np.unique(got['gt_seg_map'])) <= set(range(133)) | {255}
+
+
+def test_instances_source_on_real_sample(sample_root):
+    pano = build_sample(sample_root, instance_source='panoptic')
+    ins = build_sample(sample_root, instance_source='instances')
+    for index in range(2):
+        got, reference = ins[index], pano[index]
+        img_id = got['img_id']
+        # Crowd comes back as an ignored instance, as mmdet's CocoDataset.
+        assert got['gt_ignore_flags'].sum() == NUM_CROWD[img_id]
+        assert len(got['gt_masks']) == len(got['gt_bboxes'])
+        kept = ~got['gt_ignore_flags']
+
+        # The export holds the PNG's segments, so non-crowd masks agree.
+        def as_keys(masks, labels):
+            return sorted((int(label), mask.tobytes())
+                          for mask, label in zip(masks, labels))
+
+        assert as_keys(got['gt_masks'].masks[kept],
+                       got['gt_bboxes_labels'][kept]) == as_keys(
+                           reference['gt_masks'].masks,
+                           reference['gt_bboxes_labels'])
+        np.testing.assert_array_equal(got['gt_seg_map'],
+                                      reference['gt_seg_map'])
+
+
+def test_pipeline_with_augmentations(sample_root):
+    pipeline = LOADING + [
+        dict(type='Resize', scale=(333, 201), keep_ratio=True),
+        dict(type='RandomFlip', prob=1.0),
+        dict(type='PackDetInputs')
+    ]
+    dataset = build_sample(sample_root, pipeline=pipeline)
+    for index in range(2):
+        packed = dataset[index]
+        sample = packed['data_samples']
+        height, width = packed['inputs'].shape[1:]
+        assert sample.gt_sem_seg.sem_seg.shape == (1, height, width)
+        assert sample.gt_instances.masks.masks.shape[1:] == (height, width)
+        assert len(sample.gt_instances) == len(sample.gt_instances.masks)
+        assert len(sample.ignored_instances) == NUM_CROWD[sample.img_id]
+
+
+def ground_truth_as_prediction(data_info: dict) -> torch.Tensor:
+    """Panoptic ids ``label + k * INSTANCE_OFFSET`` of the GT, crowd VOID."""
+    seg_map = data_info['gt_seg_map'].astype(np.int64)
+    panoptic = np.full(seg_map.shape, 133, np.int64)  # VOID = num_classes
+    png = cv2.imread(data_info['seg_map_path'])[..., ::-1].astype(np.int64)
+    ids = png[..., 0] + 256 * png[..., 1] + 65536 * png[..., 2]
+    for number, segment in enumerate(data_info['segments_info'], start=1):
+        region = ids == segment['id']
+        if segment['is_thing']:
+            panoptic[region] = segment['category'] + number * INSTANCE_OFFSET
+        elif segment['category'] >= 80:  # stuff; crowd stays VOID
+            panoptic[region] = segment['category']
+    return torch.from_numpy(panoptic)[None]
+
+
+def test_ground_truth_scores_pq_100(sample_root):
+    dataset = build_sample(sample_root)
+    metric = CocoPanopticMetric(
+        seg_prefix=osp.join(sample_root, 'panoptic_examples'))
+    metric.dataset_meta = dataset.metainfo
+    samples = []
+    for index in range(2):
+        data_info = dataset[index]
+        samples.append(
+            dict(
+                img_id=data_info['img_id'],
+                img_path=data_info['img_path'],
+                ori_shape=data_info['ori_shape'],
+                segments_info=data_info['segments_info'],
+                seg_map_path=data_info['seg_map_path'],
+                pred_panoptic_seg=dict(
+                    sem_seg=ground_truth_as_prediction(data_info))))
+    metric.process({}, samples)
+    results = metric.compute_metrics(metric.results)
+    assert results['PQ'] == pytest.approx(100.0)
+    assert results['PQ_th'] == pytest.approx(100.0)
+    assert results['PQ_st'] == pytest.approx(100.0)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def small_root(tmp_path) -> str:
+    """Three fresh 64-pixel synthetic images that a test may corrupt."""
+    generate_synthetic_occlusion(
+        str(tmp_path), num_train=3, num_val=0, size=64, seed=11)
+    return str(tmp_path)
+
+
+def build_small(root: str, **kwargs) -> CocoPanopticInstancesDataset:
+    """The small synthetic train split as our dataset."""
+    cfg = dict(
+        type='CocoPanopticInstancesDataset',
+        data_root=root,
+        ann_file='annotations/panoptic_train.json',
+        ins_ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/', seg='annotations/panoptic_train/'),
+        metainfo=SYNTHETIC_OCCLUSION_METAINFO,
+        pipeline=LOADING)
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def edit_json(path: str, edit) -> None:
+    """Apply ``edit`` to the JSON file at ``path`` in place."""
+    with open(path) as file:
+        content = json.load(file)
+    edit(content)
+    with open(path, 'w') as file:
+        json.dump(content, file)
+
+
+def panoptic_json(root: str) -> str:
+    return osp.join(root, 'annotations', 'panoptic_train.json')
+
+
+def test_missing_image(small_root):
+    os.remove(osp.join(small_root, 'train', '000000000002.jpg'))
+    with pytest.raises(
+            PanopticFileNotFoundError, match=r'000000000002\.jpg of image 2'):
+        build_small(small_root)
+
+
+def test_missing_png(small_root):
+    os.remove(
+        osp.join(small_root, 'annotations', 'panoptic_train',
+                 '000000000003.png'))
+    with pytest.raises(
+            PanopticFileNotFoundError, match=r'000000000003\.png of image 3'):
+        build_small(small_root)
+    # Found late too when the start-up check is off.
+    dataset = build_small(small_root, check_files=False)
+    with pytest.raises(
+            PanopticFileNotFoundError, match=r'000000000003\.png of image 3'):
+        dataset[2]
+
+
+def test_png_id_missing_from_json(small_root):
+    removed = {}
+
+    def drop_segment(content):
+        removed['id'] = content['annotations'][0]['segments_info'].pop()['id']
+
+    edit_json(panoptic_json(small_root), drop_segment)
+    dataset = build_small(small_root)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf"000000000001\.png of image 1 .*\[{removed['id']}\]"):
+        dataset[0]
+
+
+def test_json_segment_missing_from_png(small_root):
+
+    def add_segment(content):
+        content['annotations'][1]['segments_info'].append(
+            dict(
+                id=4242, category_id=21, area=5, bbox=[0, 0, 2, 3], iscrowd=0))
+
+    edit_json(panoptic_json(small_root), add_segment)
+    dataset = build_small(small_root)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=r'\[4242\] of image 2 .*000000000002\.png'):
+        dataset[1]
+
+
+def test_unknown_category(small_root):
+
+    def set_category(content):
+        segment = content['annotations'][0]['segments_info'][0]
+        segment['category_id'] = 999
+        set_category.segment_id = segment['id']
+
+    edit_json(panoptic_json(small_root), set_category)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'panoptic_train\.json: segment {set_category.segment_id} '
+            r'of image 1 has category id 999'):
+        build_small(small_root)
+
+
+def test_image_size_disagrees_with_png(small_root):
+    png_path = osp.join(small_root, 'annotations', 'panoptic_train',
+                        '000000000001.png')
+    png = cv2.imread(png_path)
+    cv2.imwrite(png_path, png[:60])
+    dataset = build_small(small_root)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=r'000000000001\.png of image 1 is 60x64'):
+        dataset[0]
+
+
+def test_instances_of_unknown_image(small_root):
+
+    def add_annotation(content):
+        extra = dict(content['annotations'][0], id=777, image_id=99)
+        content['annotations'].append(extra)
+
+    edit_json(
+        osp.join(small_root, 'annotations', 'instances_train.json'),
+        add_annotation)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=r'instances_train\.json: annotation 777 refers to image 99'):
+        build_small(small_root)
+    # The panoptic source does not read the instances file at all.
+    assert len(build_small(small_root, instance_source='panoptic')) == 3
+
+
+def test_class_order_must_match_json(small_root):
+    meta = dict(SYNTHETIC_OCCLUSION_METAINFO)
+    meta['classes'] = (meta['classes'][1], meta['classes'][0],
+                       *meta['classes'][2:])
+    with pytest.raises(PanopticAnnotationError, match='JSON order'):
+        build_small(small_root, metainfo=meta)
+
+
+def test_instances_source_needs_file(small_root):
+    with pytest.raises(ValueError, match='ins_ann_file'):
+        build_small(small_root, ins_ann_file=None)
+
+
+@pytest.mark.parametrize('instance_source', ['instances', 'panoptic'])
+def test_image_without_things(tmp_path, instance_source):
+    generate_synthetic_occlusion(
+        str(tmp_path), num_train=2, num_val=0, size=48, num_things=(0, 1))
+    pipeline = LOADING + [dict(type='PackDetInputs')]
+    dataset = build_small(
+        str(tmp_path), instance_source=instance_source, pipeline=pipeline)
+    for index in range(2):
+        sample = dataset[index]['data_samples']
+        assert len(sample.gt_instances) == 0
+        assert sample.gt_instances.masks.masks.shape == (0, 48, 48)
+        labels = sample.gt_sem_seg.sem_seg.unique().tolist()
+        assert labels and min(labels) >= 6  # stuff only
