@@ -1,7 +1,5 @@
-from . import panoptic_fusion_heads
 from .oanet_stuff_head import OANetStuffHead
-from .panoptic_fusion_heads import *  # noqa: F401,F403
+from .panoptic_fusion_heads import SRMFusionHead
 from .spatial_ranking_module import SpatialRankingModule
 
-__all__ = ['OANetStuffHead', 'SpatialRankingModule'
-           ] + panoptic_fusion_heads.__all__
+__all__ = ['OANetStuffHead', 'SpatialRankingModule', 'SRMFusionHead']
