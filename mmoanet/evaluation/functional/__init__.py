@@ -1,11 +1,12 @@
-from .panoptic_quality import (VOID_ID, PanopticStats, id_to_rgb,
-                               load_panoptic_png, merge_stats,
-                               panoptic_stats_single, pq_average,
-                               pq_compute_files, pq_summary, rgb_to_id,
-                               stats_from_annotations)
+from .panoptic_io import (bgr_to_id, decode_panoptic_png, id_to_rgb,
+                          load_panoptic_png, pq_compute_files, rgb_to_id,
+                          stats_from_annotations)
+from .panoptic_quality import (VOID_ID, PanopticStats, merge_stats,
+                               panoptic_stats_single, pq_average, pq_summary)
 
 __all__ = [
-    'VOID_ID', 'PanopticStats', 'id_to_rgb', 'load_panoptic_png',
-    'merge_stats', 'panoptic_stats_single', 'pq_average', 'pq_compute_files',
-    'pq_summary', 'rgb_to_id', 'stats_from_annotations'
+    'VOID_ID', 'PanopticStats', 'bgr_to_id', 'decode_panoptic_png',
+    'id_to_rgb', 'load_panoptic_png', 'merge_stats', 'panoptic_stats_single',
+    'pq_average', 'pq_compute_files', 'pq_summary', 'rgb_to_id',
+    'stats_from_annotations'
 ]

@@ -16,11 +16,12 @@ the reference evaluator ``panopticapi.evaluation.pq_compute`` applies them:
   RQ = TP / (TP + FP / 2 + FN / 2); 'All', 'Things' and 'Stuff' average over
   the categories that have any TP + FP + FN.
 
-Instead of a Python loop over the (ground truth, prediction) pairs of an
-image, both id maps are turned into small segment indices with
-``np.searchsorted`` and one ``np.bincount`` gives the whole intersection
-matrix; matching, false negatives and false positives are then array
-operations on that matrix.
+Instead of ``np.unique`` over 64-bit pixel keys and a Python loop over the
+(ground truth, prediction) pairs of an image, the two maps are collapsed into
+raster runs of equal id pairs, the run ids are turned into segment indices,
+and one weighted ``np.bincount`` gives the whole intersection matrix;
+matching, false negatives and false positives are array operations on that
+(G + 2, P + 2) matrix.
 
 Shape shorthand:
 
@@ -28,12 +29,9 @@ Shape shorthand:
     G: ground truth segments of one image (from its segments info)
     P: predicted segments of one image
 """
-import json
-import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image
 
 #: Id of unlabelled pixels in a COCO panoptic PNG.
 VOID_ID = 0
@@ -42,6 +40,9 @@ VOID_ID = 0
 STAT_FIELDS = ('tp', 'fp', 'fn', 'iou')
 
 CategoryDict = Dict[int, dict]
+
+# Above this many segments _index_segments switches to a binary search.
+_MAX_EQUALITY_PASSES = 48
 
 
 class PanopticStats:
@@ -123,65 +124,59 @@ def merge_stats(stats_list: Sequence[PanopticStats]) -> PanopticStats:
     return total
 
 
-def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
-    """Decode COCO panoptic colours into segment ids.
+def _pair_runs(
+        gt_flat: np.ndarray,
+        pred_flat: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Collapse raster-order runs of equal (ground truth, prediction) ids.
+
+    Panoptic maps are piecewise constant, so a 160 px map of 25,600 pixels
+    has only a few thousand runs; indexing and counting the runs instead of
+    the pixels leaves four full-size passes per image.
 
     Args:
-        rgb (np.ndarray): uint8, shape (H, W, 3), channels in RGB order.
+        gt_flat (np.ndarray): int or uint, shape (N,), N = H * W > 0.
+        pred_flat (np.ndarray): int or uint, shape (N,).
 
     Returns:
-        np.ndarray: int64, shape (H, W), ``R + 256 * G + 256**2 * B``.
+        tuple[np.ndarray, np.ndarray, np.ndarray]: ground truth ids and
+        prediction ids of the R runs, shape (R,) each (input dtypes), and
+        their lengths, int64 (R,).
     """
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + (rgb[..., 1] << 8) + (rgb[..., 2] << 16)
+    num_pixels = gt_flat.size
+    change = np.empty(num_pixels, dtype=bool)
+    change[:1] = True
+    np.not_equal(gt_flat[1:], gt_flat[:-1], out=change[1:])
+    change[1:] |= pred_flat[1:] != pred_flat[:-1]
+    starts = np.flatnonzero(change)
+    lengths = np.diff(starts, append=num_pixels)
+    return gt_flat[starts], pred_flat[starts], lengths
 
 
-def id_to_rgb(ids: np.ndarray) -> np.ndarray:
-    """Encode segment ids as COCO panoptic colours.
-
-    Args:
-        ids (np.ndarray): int, shape (H, W), values in ``[0, 256**3)``.
-
-    Returns:
-        np.ndarray: uint8, shape (H, W, 3), RGB order.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.size and (ids.min() < 0 or ids.max() >= 1 << 24):
-        raise ValueError('panoptic ids must lie in [0, 2**24) to be stored '
-                         'as a COCO panoptic PNG')
-    shifts = np.array([0, 8, 16], dtype=np.int64)
-    return ((ids[..., None] >> shifts) & 255).astype(np.uint8)
-
-
-def load_panoptic_png(path: str) -> np.ndarray:
-    """Read a COCO panoptic PNG from the local disk.
-
-    Args:
-        path (str): Path of an RGB PNG.
-
-    Returns:
-        np.ndarray: int64, shape (H, W), segment ids.
-    """
-    with Image.open(path) as image:
-        rgb = np.asarray(image.convert('RGB'))
-    return rgb_to_id(rgb)
-
-
-def _index_segments(id_map: np.ndarray, segment_ids: np.ndarray,
+def _index_segments(id_map: np.ndarray, segment_ids: Sequence[int],
                     outside_index: int) -> np.ndarray:
     """Replace every id by its position in ``segment_ids``.
 
+    Panoptic maps hold a few dozen segments in large connected regions, so
+    one equality pass per segment beats a binary search per pixel (about 2x
+    on 160 px COCO-like maps); past ``_MAX_EQUALITY_PASSES`` segments the
+    binary search is used.
+
     Args:
-        id_map (np.ndarray): int64, shape (H * W,).
-        segment_ids (np.ndarray): int64, shape (K,), distinct.
+        id_map (np.ndarray): int or uint, shape (H * W,).
+        segment_ids (Sequence[int]): K distinct ids.
         outside_index (int): Index given to ids not in ``segment_ids``.
 
     Returns:
-        np.ndarray: int64, shape (H * W,), values in ``[0, K]`` or
+        np.ndarray: intp, shape (H * W,), values in ``[0, K)`` or
         ``outside_index``.
     """
-    if len(segment_ids) == 0:
-        return np.full(id_map.shape, outside_index, dtype=np.int64)
+    if len(segment_ids) <= _MAX_EQUALITY_PASSES:
+        index = np.full(id_map.shape, outside_index, dtype=np.intp)
+        for position, seg_id in enumerate(segment_ids):
+            index[id_map == seg_id] = position
+        return index
+    segment_ids = np.asarray(segment_ids, dtype=np.int64)
+    id_map = id_map.astype(np.int64, copy=False)
     sorter = np.argsort(segment_ids, kind='stable')
     sorted_ids = segment_ids[sorter]
     position = np.searchsorted(sorted_ids, id_map)
@@ -224,27 +219,31 @@ def panoptic_stats_single(gt_ids: np.ndarray,
     gt_info = {int(seg['id']): seg for seg in gt_segments}
     pred_info = {int(seg['id']): seg for seg in pred_segments}
     num_gt, num_pred = len(gt_info), len(pred_info)
-    gt_seg_ids = np.fromiter(gt_info, dtype=np.int64, count=num_gt)
-    pred_seg_ids = np.fromiter(pred_info, dtype=np.int64, count=num_pred)
 
-    # Rows: G ground truth segments, then VOID, then ids outside the
-    # segments info. Columns: P predicted segments, then the rest.
-    void_row, other_row = num_gt, num_gt + 1
-    gt_flat = np.asarray(gt_ids, dtype=np.int64).ravel()
-    pred_flat = np.asarray(pred_ids, dtype=np.int64).ravel()
-    gt_index = _index_segments(gt_flat, gt_seg_ids, other_row)
+    # Rows: G ground truth segments, VOID (unless listed as a segment), ids
+    # outside the segments info. Columns: P predicted segments, VOID (unless
+    # listed), unlisted ids (an error).
+    gt_lookup = list(gt_info)
     if VOID_ID not in gt_info:
-        gt_index[gt_flat == VOID_ID] = void_row
-    else:
-        void_row = int(np.flatnonzero(gt_seg_ids == VOID_ID)[0])
-    pred_index = _index_segments(pred_flat, pred_seg_ids, num_pred)
-    joint = np.bincount(
-        gt_index * (num_pred + 1) + pred_index,
-        minlength=(num_gt + 2) * (num_pred + 1))
-    confusion = joint.reshape(num_gt + 2, num_pred + 1)
+        gt_lookup.append(VOID_ID)
+    void_row = gt_lookup.index(VOID_ID)
+    pred_lookup = list(pred_info)
+    if VOID_ID not in pred_info:
+        pred_lookup.append(VOID_ID)
+    num_rows, num_cols = len(gt_lookup) + 1, len(pred_lookup) + 1
+    gt_run_ids, pred_run_ids, run_lengths = _pair_runs(
+        np.asarray(gt_ids).ravel(),
+        np.asarray(pred_ids).ravel())
+    joint = _index_segments(gt_run_ids, gt_lookup, num_rows - 1)
+    joint *= num_cols
+    joint += _index_segments(pred_run_ids, pred_lookup, num_cols - 1)
+    # Float64 sums of integer run lengths are exact below 2**53 pixels.
+    confusion = np.bincount(
+        joint, weights=run_lengths,
+        minlength=num_rows * num_cols).astype(np.int64).reshape(
+            num_rows, num_cols)
 
-    _check_prediction(confusion, pred_flat, pred_index, pred_info,
-                      pred_seg_ids, categories, image_name)
+    _check_prediction(confusion, pred_info, categories, image_name)
     pred_area = confusion[:, :num_pred].sum(0)
     gt_area = confusion[:num_gt].sum(1).astype(np.float64)
     for row, seg in enumerate(gt_info.values()):
@@ -295,22 +294,29 @@ def panoptic_stats_single(gt_ids: np.ndarray,
     return stats
 
 
-def _check_prediction(confusion: np.ndarray, pred_flat: np.ndarray,
-                      pred_index: np.ndarray, pred_info: Dict[int, dict],
-                      pred_seg_ids: np.ndarray,
+def _check_prediction(confusion: np.ndarray, pred_info: Dict[int, dict],
                       categories: Optional[CategoryDict],
                       image_name: str) -> None:
-    """Raise on the prediction errors that panopticapi refuses."""
-    num_pred = len(pred_info)
-    unlisted = (pred_index == num_pred) & (pred_flat != VOID_ID)
-    if unlisted.any():
-        ids = np.unique(pred_flat[unlisted]).tolist()
-        raise KeyError(f'{image_name}: segment ids {ids} are in the '
-                       'prediction map but not in its segments info')
-    empty = confusion[:, :num_pred].sum(0) == 0
-    if empty.any():
-        raise KeyError(f'{image_name}: segment ids '
-                       f'{pred_seg_ids[empty].tolist()} are in the '
+    """Raise on the prediction errors that panopticapi refuses.
+
+    Args:
+        confusion (np.ndarray): int64, shape (G + 2, P + 2) or (G + 1,
+            P + 1) when id 0 is a listed segment; last column: pixels of
+            unlisted ids.
+        pred_info (dict[int, dict]): Predicted segments by id.
+        categories (dict[int, dict], optional): Known categories.
+        image_name (str): Name used in error messages.
+    """
+    if confusion[:, -1].any():
+        raise KeyError(f'{image_name}: the prediction map has segment ids '
+                       'that are not in its segments info')
+    area = confusion[:, :len(pred_info)].sum(0)
+    empty = [
+        seg_id for seg_id, seg_area in zip(pred_info, area.tolist())
+        if seg_area == 0
+    ]
+    if empty:
+        raise KeyError(f'{image_name}: segment ids {empty} are in the '
                        'segments info but have no pixel in the map')
     if categories is not None:
         for seg_id, seg in pred_info.items():
@@ -379,68 +385,3 @@ def pq_summary(stats: PanopticStats, categories: CategoryDict) -> dict:
         if isthing is None:
             results['per_class'] = per_class
     return results
-
-
-def pq_compute_files(gt_json_file: str,
-                     pred_json_file: str,
-                     gt_folder: Optional[str] = None,
-                     pred_folder: Optional[str] = None) -> dict:
-    """Evaluate COCO panoptic files, like panopticapi's ``pq_compute``.
-
-    Args:
-        gt_json_file (str): COCO panoptic ground truth JSON (``annotations``
-            and ``categories``).
-        pred_json_file (str): Prediction JSON with ``annotations``.
-        gt_folder (str, optional): Folder of the ground truth PNGs. Defaults
-            to the JSON path without ``.json``.
-        pred_folder (str, optional): Folder of the predicted PNGs. Defaults
-            to the JSON path without ``.json``.
-
-    Returns:
-        dict: As :func:`pq_summary`.
-    """
-    with open(gt_json_file) as f:
-        gt_json = json.load(f)
-    with open(pred_json_file) as f:
-        pred_json = json.load(f)
-    gt_folder = gt_folder or gt_json_file.replace('.json', '')
-    pred_folder = pred_folder or pred_json_file.replace('.json', '')
-    categories = {cat['id']: cat for cat in gt_json['categories']}
-    pred_by_image = {ann['image_id']: ann for ann in pred_json['annotations']}
-
-    pairs = []
-    for gt_ann in gt_json['annotations']:
-        pred_ann = pred_by_image.get(gt_ann['image_id'])
-        if pred_ann is None:
-            raise KeyError(f'no prediction for image {gt_ann["image_id"]}')
-        pairs.append((gt_ann, pred_ann))
-    stats = stats_from_annotations(pairs, gt_folder, pred_folder, categories)
-    return pq_summary(stats, categories)
-
-
-def stats_from_annotations(
-        pairs: List[Tuple[dict, dict]],
-        gt_folder: str,
-        pred_folder: str,
-        categories: Optional[CategoryDict] = None) -> PanopticStats:
-    """Statistics over matched (ground truth, prediction) annotations.
-
-    Args:
-        pairs (list[tuple[dict, dict]]): COCO panoptic annotation dicts
-            (``file_name``, ``segments_info``) of the same image.
-        gt_folder (str): Folder of the ground truth PNGs.
-        pred_folder (str): Folder of the predicted PNGs.
-        categories (dict[int, dict], optional): Known categories.
-
-    Returns:
-        PanopticStats: Their summed statistics.
-    """
-    stats = PanopticStats()
-    for gt_ann, pred_ann in pairs:
-        stats += panoptic_stats_single(
-            load_panoptic_png(osp.join(gt_folder, gt_ann['file_name'])),
-            gt_ann['segments_info'],
-            load_panoptic_png(osp.join(pred_folder, pred_ann['file_name'])),
-            pred_ann['segments_info'], categories,
-            str(gt_ann.get('image_id', gt_ann['file_name'])))
-    return stats

@@ -10,7 +10,6 @@ Shape shorthand:
 
     H, W: original image size (``ori_shape``)
 """
-import io
 import logging
 import os
 import os.path as osp
@@ -26,8 +25,9 @@ from mmengine.logging import MMLogger, print_log
 from PIL import Image
 from terminaltables import AsciiTable
 
-from ..functional import (VOID_ID, PanopticStats, id_to_rgb, merge_stats,
-                          panoptic_stats_single, pq_summary, rgb_to_id)
+from ..functional import (VOID_ID, PanopticStats, decode_panoptic_png,
+                          id_to_rgb, merge_stats, panoptic_stats_single,
+                          pq_summary)
 
 PRIMARY_KEY = 'pred_panoptic_seg'
 SUMMARY_ROWS = (('', 'All'), ('_th', 'Things'), ('_st', 'Stuff'))
@@ -290,7 +290,7 @@ class MultiOrderPanopticMetric(BaseMetric):
 
     def _load_ground_truth(self, data_sample: dict,
                            segm_file: str) -> Tuple[np.ndarray, List[dict]]:
-        """Ground truth ids (int64 (H, W)) and segments of one image."""
+        """Ground truth ids (uint32 (H, W)) and segments of one image."""
         if self._coco_api is not None:
             segments = self._coco_api.imgToAnns.get(data_sample['img_id'], [])
         elif 'segments_info' in data_sample:
@@ -313,9 +313,7 @@ class MultiOrderPanopticMetric(BaseMetric):
         else:
             raise ValueError(NO_GT_MESSAGE + ' (no seg_prefix and no '
                              "'seg_map_path' on the data samples)")
-        png_bytes = get(path, backend_args=self.backend_args)
-        with Image.open(io.BytesIO(png_bytes)) as image:
-            gt_ids = rgb_to_id(np.asarray(image.convert('RGB')))
+        gt_ids = decode_panoptic_png(get(path, backend_args=self.backend_args))
         return gt_ids, segments
 
     def _write_prediction(self, pred_ids: np.ndarray, segm_file: str) -> None:
