@@ -73,6 +73,12 @@ def test_panoptic_source_equals_mmdet(sample_root):
         assert set(np.unique(got['gt_seg_map'])) <= set(range(133)) | {255}
 
 
+def as_keys(masks: np.ndarray, labels: np.ndarray) -> list:
+    """(label, mask bytes) pairs, sorted: compares masks in any order."""
+    return sorted(
+        (int(label), mask.tobytes()) for mask, label in zip(masks, labels))
+
+
 def test_instances_source_on_real_sample(sample_root):
     pano = build_sample(sample_root, instance_source='panoptic')
     ins = build_sample(sample_root, instance_source='instances')
@@ -85,10 +91,6 @@ def test_instances_source_on_real_sample(sample_root):
         kept = ~got['gt_ignore_flags']
 
         # The export holds the PNG's segments, so non-crowd masks agree.
-        def as_keys(masks, labels):
-            return sorted((int(label), mask.tobytes())
-                          for mask, label in zip(masks, labels))
-
         assert as_keys(got['gt_masks'].masks[kept],
                        got['gt_bboxes_labels'][kept]) == as_keys(
                            reference['gt_masks'].masks,

@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
-from mmdet.registry import DATASETS
+import torch
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmdet.registry import DATASETS, METRICS
 from panopticapi.evaluation import pq_compute
 
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
@@ -192,3 +194,53 @@ def test_cli(tmp_path, monkeypatch):
         cli.main()
     assert 'train: num_images=4' in printed.getvalue()
     assert len(load_json(str(out), 'instances_val.json')['images']) == 2
+
+
+@pytest.mark.parametrize('metric_type',
+                         ['CocoPanopticMetric', 'MultiOrderPanopticMetric'])
+def test_ground_truth_through_dataset_is_pq_100(synthetic_root, metric_type):
+    """Labels -> category ids round trip (ids 11-16, 21-24) in the metrics."""
+    if metric_type not in METRICS:
+        pytest.skip(f'{metric_type} is not registered')
+    dataset = DATASETS.build(
+        dict(
+            type='CocoPanopticInstancesDataset',
+            data_root=synthetic_root,
+            ann_file='annotations/panoptic_val.json',
+            ins_ann_file='annotations/instances_val.json',
+            data_prefix=dict(img='val/', seg='annotations/panoptic_val/'),
+            metainfo=SYNTHETIC_OCCLUSION_METAINFO,
+            test_mode=True,
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadPanopticInstanceAnnotations')
+            ]))
+    ann_dir = osp.join(synthetic_root, 'annotations')
+    metric = METRICS.build(
+        dict(
+            type=metric_type,
+            ann_file=osp.join(ann_dir, 'panoptic_val.json'),
+            seg_prefix=osp.join(ann_dir, 'panoptic_val')))
+    metric.dataset_meta = dataset.metainfo
+    num_classes = len(SYNTHETIC_OCCLUSION_METAINFO['classes'])
+    samples = []
+    for index in range(len(dataset)):
+        data = dataset[index]
+        ids = read_ids(data['seg_map_path'])
+        panoptic = np.full(ids.shape, num_classes, np.int64)
+        for number, segment in enumerate(data['segments_info'], start=1):
+            instance = number if segment['is_thing'] else 0
+            panoptic[ids == segment['id']] = (
+                segment['category'] + instance * INSTANCE_OFFSET)
+        samples.append(
+            dict(
+                img_id=data['img_id'],
+                img_path=data['img_path'],
+                ori_shape=data['ori_shape'],
+                pred_panoptic_seg=dict(
+                    sem_seg=torch.from_numpy(panoptic)[None])))
+    with contextlib.redirect_stdout(io.StringIO()):
+        metric.process({}, samples)
+        results = metric.compute_metrics(metric.results)
+    for key in ('PQ', 'PQ_th', 'PQ_st'):
+        assert results[key] == pytest.approx(100.0)

@@ -1,0 +1,253 @@
+"""Writing synthetic occlusion scenes as COCO panoptic + instances files.
+
+Layout written under ``out_dir`` (the official COCO panoptic one)::
+
+    {split}/000000000001.jpg ...                       images
+    annotations/panoptic_{split}.json                  COCO panoptic JSON
+    annotations/panoptic_{split}/000000000001.png ...  id = R + 256G + 256^2B
+    annotations/instances_{split}.json   amodal RLE masks, overlapping
+    annotations/overlaps_{split}.json    overlapping pairs, which is on top
+"""
+import json
+import os
+import os.path as osp
+from collections import Counter
+from typing import Dict, List, Sequence
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_utils
+
+from .scene import STUFF_SPECS, THING_SPECS, SceneObject, make_scene
+
+
+def _mask_bbox(mask: np.ndarray) -> List[float]:
+    """Tight COCO box ``[x, y, w, h]`` of a non-empty bool mask."""
+    ys, xs = np.nonzero(mask)
+    return [
+        float(xs.min()),
+        float(ys.min()),
+        float(xs.max() - xs.min() + 1),
+        float(ys.max() - ys.min() + 1)
+    ]
+
+
+def _segment_id_to_rgb(segment_map: np.ndarray) -> np.ndarray:
+    """Encode segment ids (int64, (H, W)) as uint8 RGB, id = R+256G+256²B."""
+    return np.stack([(segment_map >> shift) & 255 for shift in (0, 8, 16)],
+                    axis=-1).astype(np.uint8)
+
+
+def _write_split(out_dir: str, split: str, num_images: int, size: int,
+                 seed: int, scene_cfg: dict) -> None:
+    """Generate and write the images and four annotation files of a split."""
+    split_seed = {'train': 0, 'val': 1}.get(split, 2)
+    img_dir = osp.join(out_dir, split)
+    png_dir = osp.join(out_dir, 'annotations', f'panoptic_{split}')
+    os.makedirs(img_dir, exist_ok=True)
+    os.makedirs(png_dir, exist_ok=True)
+    images, panoptic_anns, instance_anns, overlaps = [], [], [], []
+    next_ann_id = 1
+    for index in range(num_images):
+        # One stream per image: image k does not depend on how many are made.
+        rng = np.random.default_rng([seed, split_seed, index])
+        scene = make_scene(rng, size, **scene_cfg)
+        image_id = index + 1
+        stem = f'{image_id:012d}'
+        cv2.imwrite(
+            osp.join(img_dir, f'{stem}.jpg'), scene.image[..., ::-1],
+            [cv2.IMWRITE_JPEG_QUALITY, 95])
+        images.append(
+            dict(
+                id=image_id, file_name=f'{stem}.jpg', height=size, width=size))
+
+        num_segments = len(scene.objects) + len(STUFF_SPECS)
+        segment_ids = rng.choice(256**3 - 1, num_segments, replace=False) + 1
+        segment_map = np.zeros((size, size), np.int64)
+        segments_info, ann_ids = [], []
+        for stuff_index, spec in enumerate(STUFF_SPECS):
+            region = scene.stuff_map == stuff_index
+            for obj in scene.objects:
+                region &= ~obj.visible
+            if region.any():
+                segment_id = int(segment_ids[len(scene.objects) + stuff_index])
+                segment_map[region] = segment_id
+                segments_info.append(
+                    dict(
+                        id=segment_id,
+                        category_id=spec.category_id,
+                        area=int(region.sum()),
+                        bbox=_mask_bbox(region),
+                        iscrowd=0))
+        for obj, segment_id in zip(scene.objects, segment_ids.tolist()):
+            segment_map[obj.visible] = segment_id
+            segments_info.append(
+                dict(
+                    id=segment_id,
+                    category_id=obj.spec.category_id,
+                    area=int(obj.visible.sum()),
+                    bbox=_mask_bbox(obj.visible),
+                    iscrowd=0))
+            rle = mask_utils.encode(np.asfortranarray(obj.amodal, np.uint8))
+            rle['counts'] = rle['counts'].decode('ascii')
+            instance_anns.append(
+                dict(
+                    id=next_ann_id,
+                    image_id=image_id,
+                    category_id=obj.spec.category_id,
+                    segmentation=rle,
+                    area=int(obj.amodal.sum()),
+                    bbox=_mask_bbox(obj.amodal),
+                    iscrowd=0,
+                    panoptic_segment_id=segment_id,
+                    visible_area=int(obj.visible.sum()),
+                    depth=round(float(obj.depth), 4)))
+            ann_ids.append(next_ann_id)
+            next_ann_id += 1
+        cv2.imwrite(
+            osp.join(png_dir, f'{stem}.png'),
+            _segment_id_to_rgb(segment_map)[..., ::-1])
+        panoptic_anns.append(
+            dict(
+                image_id=image_id,
+                file_name=f'{stem}.png',
+                segments_info=segments_info))
+        overlaps.append(
+            dict(
+                image_id=image_id,
+                file_name=f'{stem}.jpg',
+                pairs=_overlapping_pairs(scene.objects, ann_ids)))
+
+    thing_categories = [
+        dict(
+            id=s.category_id,
+            name=s.name,
+            supercategory='thing',
+            isthing=1,
+            color=list(s.color)) for s in THING_SPECS
+    ]
+    stuff_categories = [
+        dict(
+            id=s.category_id,
+            name=s.name,
+            supercategory='stuff',
+            isthing=0,
+            color=list(s.color)) for s in STUFF_SPECS
+    ]
+    info = dict(
+        description='mmoanet synthetic occlusion scenes',
+        seed=seed,
+        size=size,
+        split=split)
+    ann_dir = osp.join(out_dir, 'annotations')
+    _dump(
+        dict(
+            info=info,
+            images=images,
+            annotations=panoptic_anns,
+            categories=thing_categories + stuff_categories),
+        osp.join(ann_dir, f'panoptic_{split}.json'))
+    _dump(
+        dict(
+            info=info,
+            images=images,
+            annotations=instance_anns,
+            categories=[{
+                k: c[k]
+                for k in ('id', 'name', 'supercategory')
+            } for c in thing_categories]),
+        osp.join(ann_dir, f'instances_{split}.json'))
+    _dump(
+        dict(info=info, images=overlaps),
+        osp.join(ann_dir, f'overlaps_{split}.json'))
+
+
+def _overlapping_pairs(objects: Sequence[SceneObject],
+                       ann_ids: Sequence[int]) -> List[dict]:
+    """Pairs of things whose amodal masks intersect, top one first.
+
+    ``objects`` are sorted bottom to top, so the later one of a pair is on
+    top where they overlap.
+    """
+    pairs = []
+    for low in range(len(objects)):
+        for high in range(low + 1, len(objects)):
+            area = int((objects[low].amodal & objects[high].amodal).sum())
+            if area > 0:
+                pairs.append(
+                    dict(
+                        top_id=ann_ids[high],
+                        bottom_id=ann_ids[low],
+                        top_category_id=objects[high].spec.category_id,
+                        bottom_category_id=objects[low].spec.category_id,
+                        overlap_area=area))
+    return pairs
+
+
+def _dump(obj: dict, path: str) -> None:
+    """Write ``obj`` as compact JSON."""
+    with open(path, 'w') as file:
+        json.dump(obj, file, separators=(',', ':'))
+
+
+def generate_synthetic_occlusion(out_dir: str,
+                                 num_train: int = 200,
+                                 num_val: int = 50,
+                                 size: int = 160,
+                                 seed: int = 0,
+                                 **scene_cfg) -> None:
+    """Write a train and a val split of synthetic occlusion scenes.
+
+    The output is a deterministic function of the arguments.
+
+    Args:
+        out_dir (str): Root folder (created if missing).
+        num_train (int): Training images. Defaults to 200.
+        num_val (int): Validation images. Defaults to 50.
+        size (int): Image side in pixels. Defaults to 160.
+        seed (int): Random seed. Defaults to 0.
+        **scene_cfg: Options of :func:`make_scene` (``num_things``,
+            ``on_top_prob``, ``depth_noise``, ``min_visible_area``,
+            ``noise_std``).
+    """
+    for split, num_images in (('train', num_train), ('val', num_val)):
+        _write_split(out_dir, split, num_images, size, seed, scene_cfg)
+
+
+def overlap_statistics(out_dir: str, split: str) -> Dict[str, float]:
+    """Measure how often detection-score order would be wrong in a split.
+
+    Args:
+        out_dir (str): Root folder written by
+            :func:`generate_synthetic_occlusion`.
+        split (str): ``'train'`` or ``'val'``.
+
+    Returns:
+        dict[str, float]: ``num_images``, ``num_pairs``,
+        ``images_with_overlap`` (share of images with at least one
+        overlapping pair), ``pairs_per_image``, ``top_smaller`` (share of
+        pairs whose top instance has the smaller amodal area),
+        ``top_rarer`` (share whose top class has fewer instances in the
+        split) and ``same_class`` (share of pairs of one class).
+    """
+    ann_dir = osp.join(out_dir, 'annotations')
+    with open(osp.join(ann_dir, f'instances_{split}.json')) as file:
+        instances = json.load(file)['annotations']
+    with open(osp.join(ann_dir, f'overlaps_{split}.json')) as file:
+        overlaps = json.load(file)['images']
+    area = {ann['id']: ann['area'] for ann in instances}
+    class_count = Counter(ann['category_id'] for ann in instances)
+    pairs = [pair for image in overlaps for pair in image['pairs']]
+    num_pairs = max(len(pairs), 1)
+    return dict(
+        num_images=len(overlaps),
+        num_pairs=len(pairs),
+        images_with_overlap=sum(bool(i['pairs'])
+                                for i in overlaps) / max(len(overlaps), 1),
+        pairs_per_image=len(pairs) / max(len(overlaps), 1),
+        top_smaller=sum(area[p['top_id']] < area[p['bottom_id']]
+                        for p in pairs) / num_pairs,
+        top_rarer=sum(class_count[p['top_category_id']] < class_count[
+            p['bottom_category_id']] for p in pairs) / num_pairs,
+        same_class=sum(p['top_category_id'] == p['bottom_category_id']
+                       for p in pairs) / num_pairs)
