@@ -42,6 +42,10 @@ def small_model_cfg(share_mode='skip', **panoptic_overrides):
         in_channels=chs,
         feat_channels=16,
         norm_cfg=dict(type='GN', num_groups=4, requires_grad=True))
+    # Fewer proposals and RoI samples: the images are tiny anyway.
+    model.train_cfg.rpn_proposal.max_per_img = 100
+    model.train_cfg.rcnn.sampler.num = 64
+    model.test_cfg.rpn.max_per_img = 100
     model.share_mode = share_mode
     if share_mode != 'skip':
         model.stuff_neck = model.neck.copy()
@@ -131,6 +135,15 @@ def test_config_is_the_paper_setting():
     assert model.semantic_head.conv_logits.out_channels == 133
 
 
+def test_share_mode_is_checked():
+    with pytest.raises(ValueError, match='share_mode'):
+        MODELS.build(small_model_cfg(share_mode='fpn'))
+    cfg = small_model_cfg(share_mode='none')
+    cfg.stuff_backbone = None
+    with pytest.raises(ValueError, match='stuff_backbone'):
+        MODELS.build(cfg)
+
+
 @pytest.mark.parametrize('share_mode', ['skip', 'backbone', 'none'])
 def test_loss_predict_and_tensor_modes(share_mode):
     model = build(small_model_cfg(share_mode))
@@ -158,6 +171,12 @@ def test_loss_predict_and_tensor_modes(share_mode):
         assert backbone_grad.abs().sum() > 0
 
     model.eval()
+    calls.clear()
+    with torch.no_grad():
+        samples = model(**make_batch(model, training=False), mode='predict')
+    assert len(calls) == 5
+    assert samples[1].pred_panoptic_seg.sem_seg.shape == (1, 91, 92)
+
     calls.clear()
     with torch.no_grad():
         outs = model(**make_batch(model, training=False), mode='tensor')
