@@ -270,7 +270,7 @@ class MultiOrderPanopticMetric(BaseMetric):
             ids[zero_segment] = fresh_id
             label_of_id[fresh_id] = 0
         ids[void] = VOID_ID
-        seg_ids, areas = np.unique(ids, return_counts=True)
+        seg_ids, areas = _segment_areas(ids)
         segments = []
         for seg_id, area in zip(seg_ids.tolist(), areas.tolist()):
             if seg_id == VOID_ID:
@@ -422,3 +422,23 @@ def _panoptic_array(pred: dict) -> np.ndarray:
     if sem_seg.ndim == 3:
         sem_seg = sem_seg[0]
     return sem_seg.astype(np.int64)
+
+
+def _segment_areas(ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Distinct ids of a map and their pixel counts.
+
+    Fusion head ids stay small (``label + 1000 * instance``), so a bincount
+    is linear where ``np.unique`` sorts every pixel (~10x slower on COCO
+    sized maps); huge ids fall back to ``np.unique``.
+
+    Args:
+        ids (np.ndarray): int64, shape (H, W), non-negative.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ids (K,) and counts (K,), ascending.
+    """
+    if ids.size and ids.max() < 1 << 22:
+        counts = np.bincount(ids.ravel())
+        seg_ids = np.flatnonzero(counts)
+        return seg_ids, counts[seg_ids]
+    return np.unique(ids, return_counts=True)
