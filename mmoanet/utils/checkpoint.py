@@ -16,10 +16,11 @@ executed, with an error that names the file and the offending type.
 as mmengine's loader for local paths, so every checkpoint mmengine reads from
 disk goes through it. ``import mmoanet`` calls it.
 """
+import collections
 import os.path as osp
 import pickle
 import re
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -53,17 +54,41 @@ def _numpy_core():
     return modules
 
 
-def mmengine_checkpoint_globals() -> List[Union[Callable, type]]:
+def _history_buffer_method(owner: type, name: str) -> Callable:
+    """Stand-in for ``builtins.getattr`` while a checkpoint is read.
+
+    A ``HistoryBuffer`` pickles its statistics methods (``min``, ``max``,
+    ``mean``, ``current``) as ``getattr(HistoryBuffer, 'min')``. A general
+    ``getattr`` would let a crafted file walk from any allowed object to
+    ``os.system``, so only public methods of ``HistoryBuffer`` are handed out.
+    """
+    if owner is HistoryBuffer and not name.startswith('_'):
+        method = getattr(HistoryBuffer, name, None)
+        if callable(method):
+            return method
+    owner_name = getattr(owner, '__name__', type(owner).__name__)
+    raise UnsafeCheckpointError(
+        f'GLOBAL builtins.getattr({owner_name}, {name!r})')
+
+
+SafeGlobal = Union[Callable, Tuple[Callable, str]]
+
+
+def mmengine_checkpoint_globals() -> List[SafeGlobal]:
     """The non-tensor types that mmengine's ``Runner`` pickles.
 
     Returns:
-        list: classes and functions passed to
-        ``torch.serialization.safe_globals``: ``HistoryBuffer``, numpy's
-        array reconstruction (``ndarray``, ``_reconstruct``), numpy scalars
-        (``scalar``) and dtypes (``dtype`` and its per-type subclasses).
+        list: entries for ``torch.serialization.safe_globals``:
+        ``HistoryBuffer`` and the look-up of its statistics methods (in place
+        of ``builtins.getattr``), ``collections.Counter`` (``MultiStepLR``
+        milestones), numpy's array reconstruction (``ndarray``,
+        ``_reconstruct``), numpy scalars (``scalar``) and dtypes (``dtype``
+        and its per-type subclasses).
     """
-    allowed: List[Union[Callable,
-                        type]] = [HistoryBuffer, np.ndarray, np.dtype]
+    allowed: List[SafeGlobal] = [
+        HistoryBuffer, (_history_buffer_method, 'builtins.getattr'),
+        collections.Counter, np.ndarray, np.dtype
+    ]
     for multiarray in _numpy_core():
         allowed += [multiarray._reconstruct, multiarray.scalar]
     allowed += [type(np.dtype(name)) for name in _NUMPY_DTYPE_NAMES]
@@ -71,7 +96,7 @@ def mmengine_checkpoint_globals() -> List[Union[Callable, type]]:
     return list(dict.fromkeys(allowed))
 
 
-_GLOBAL_IN_MESSAGE = re.compile(r'GLOBAL ([\w.]+)')
+_GLOBAL_IN_MESSAGE = re.compile(r'GLOBAL ([\w.]+(\([^)]*\))?)')
 
 
 def load_checkpoint_safely(

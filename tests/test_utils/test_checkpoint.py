@@ -1,4 +1,5 @@
 """Checkpoints written by mmengine's Runner load back with weights_only."""
+import collections
 import os.path as osp
 import pickle
 
@@ -118,7 +119,8 @@ def test_malicious_checkpoint_is_refused_without_running(tmp_path):
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint_safely(str(path))
     assert str(path) in str(info.value)
-    assert 'builtins.open' in str(info.value)
+    # builtins.open pickles under its home module, io.
+    assert 'io.open' in str(info.value)
     # Through mmengine's own entry point (used by load_from and --resume).
     with pytest.raises(UnsafeCheckpointError):
         load_checkpoint(ToyModel(), str(path))
@@ -128,3 +130,17 @@ def test_malicious_checkpoint_is_refused_without_running(tmp_path):
 def test_missing_checkpoint_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         load_checkpoint_safely(str(tmp_path / 'nope.pth'))
+
+
+class _AttributeWalk:
+    """Reaches past the allowed types through ``getattr``: refused too."""
+
+    def __reduce__(self):
+        return (getattr, (collections.Counter, 'fromkeys'))
+
+
+def test_getattr_is_limited_to_history_buffer_methods(tmp_path):
+    path = tmp_path / 'walk.pth'
+    torch.save(dict(meta=_AttributeWalk()), path)
+    with pytest.raises(UnsafeCheckpointError, match='getattr'):
+        load_checkpoint_safely(str(path))
