@@ -2,8 +2,14 @@
 # (Sec. 4.2). Mask R-CNN instance branch, stuff branch on the RPN's 3x3
 # "skip-connection" convs (Fig. 3) and the Spatial Ranking Module (Sec. 3.2).
 #
-# Dataset: mmdet's COCO panoptic settings from the base, for now. The
-# schedule is iteration-based, as in the paper, so no epoch count is named.
+# Data: COCO panoptic 2017 for stuff and SRM labels, with the instance
+# branch trained on COCO's instance annotations (overlapping masks), as the
+# paper does; oanet_r50_fpn_pano-instance-gt.py is Table 3's alternative.
+# Expected layout (docs/training_and_testing.md):
+#   data/coco/{train2017,val2017}/
+#   data/coco/annotations/panoptic_{train,val}2017.json + PNG folders
+#   data/coco/annotations/instances_{train,val}2017.json
+# The schedule is iteration-based, as in the paper.
 _base_ = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mmoanet'], allow_failed_imports=False)
@@ -70,8 +76,53 @@ model = dict(
             # both from one model (Table 3).
             compare_orders=True)))
 
-# Batch 16 = 8 GPUs x 2 images (Sec. 4.2); batch_size=2 comes from the base.
-train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
+data_root = 'data/coco/'
+backend_args = None
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadPanopticInstanceAnnotations', backend_args=backend_args),
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='LoadPanopticInstanceAnnotations', backend_args=backend_args),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+# Batch 16 = 8 GPUs x 2 images (Sec. 4.2).
+train_dataloader = dict(
+    batch_size=2,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type='CocoPanopticInstancesDataset',
+        data_root=data_root,
+        ann_file='annotations/panoptic_train2017.json',
+        ins_ann_file='annotations/instances_train2017.json',
+        instance_source='instances',
+        data_prefix=dict(
+            img='train2017/', seg='annotations/panoptic_train2017/'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(
+        type='CocoPanopticInstancesDataset',
+        data_root=data_root,
+        ann_file='annotations/panoptic_val2017.json',
+        ins_ann_file='annotations/instances_val2017.json',
+        data_prefix=dict(img='val2017/', seg='annotations/panoptic_val2017/'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+# PQ/SQ/RQ for SRM order and score order of the same predictions.
+val_evaluator = dict(
+    _delete_=True,
+    type='MultiOrderPanopticMetric',
+    ann_file=data_root + 'annotations/panoptic_val2017.json',
+    seg_prefix=data_root + 'annotations/panoptic_val2017/')
+test_evaluator = val_evaluator
 
 # Sec. 4.2: 100k iterations; lr 0.02 after a 2k-iteration linear warm-up
 # from 0.002, 0.002 after 60k and 0.0002 after 80k iterations.

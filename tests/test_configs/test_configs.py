@@ -1,0 +1,81 @@
+"""Every config in configs/ loads, and its model and pipelines build."""
+import glob
+import os.path as osp
+
+import pytest
+from mmdet.registry import DATASETS, MODELS, TRANSFORMS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+import mmoanet  # noqa: F401
+
+CONFIGS = sorted(glob.glob('configs/oanet/*.py'))
+register_all_modules()
+
+
+def without_pretrained(cfg):
+    """Drop ImageNet initialisation: tests must not download weights."""
+    for key in ('backbone', 'stuff_backbone'):
+        if cfg.model.get(key):
+            cfg.model[key].init_cfg = None
+    return cfg
+
+
+def test_all_configs_are_found():
+    names = {osp.basename(path) for path in CONFIGS}
+    assert {'oanet_r50_fpn.py', 'oanet_r101_fpn.py',
+            'oanet_r18_fpn_tiny_synthetic-occlusion.py'} <= names
+    assert len(CONFIGS) >= 16
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_builds(path):
+    cfg = without_pretrained(Config.fromfile(path))
+    assert cfg.model.type == 'OANet'
+    model = MODELS.build(cfg.model)
+    assert model.with_semantic_head and model.with_panoptic_fusion_head
+    for loader in ('train_dataloader', 'test_dataloader'):
+        dataset = cfg[loader].dataset
+        assert DATASETS.get(dataset.type) is not None
+        for transform in dataset.pipeline:
+            TRANSFORMS.build(transform)
+    assert cfg.test_evaluator.type == 'MultiOrderPanopticMetric'
+
+
+def test_paper_schedule_and_settings():
+    cfg = Config.fromfile('configs/oanet/oanet_r50_fpn.py')
+    assert cfg.model.stuff_loss_weight == 0.25
+    assert cfg.model.share_mode == 'skip'
+    assert cfg.model.semantic_head.supervision == 'all'
+    assert cfg.model.panoptic_fusion_head.srm.kernel == '1x7+7x1'
+    assert cfg.model.test_cfg.rcnn.max_per_img == 100
+    assert cfg.model.test_cfg.panoptic.stuff_area_limit == 4900
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.momentum,
+            optimizer.weight_decay) == ('SGD', 0.02, 0.9, 1e-4)
+    warmup, steps = cfg.param_scheduler
+    assert (warmup.start_factor, warmup.end) == (0.1, 2000)
+    assert steps.milestones == [60000, 80000] and steps.gamma == 0.1
+    assert cfg.train_cfg.max_iters == 100000
+    assert cfg.train_dataloader.dataset.instance_source == 'instances'
+
+
+@pytest.mark.parametrize('name,key,value', [
+    ('oanet_r50_fpn_lambda-0.5.py', 'model.stuff_loss_weight', 0.5),
+    ('oanet_r50_fpn_stuff-sc.py', 'model.semantic_head.supervision',
+     'stuff'),
+    ('oanet_r50_fpn_share-none.py', 'model.share_mode', 'none'),
+    ('oanet_r50_fpn_srm-3x3.py', 'model.panoptic_fusion_head.srm.kernel',
+     '3x3'),
+    ('oanet_r50_fpn_score-order.py', 'model.panoptic_fusion_head.rank_by',
+     'score'),
+    ('oanet_r50_fpn_pano-instance-gt.py',
+     'train_dataloader.dataset.instance_source', 'panoptic'),
+    ('oanet_r101_fpn.py', 'model.backbone.depth', 101),
+])
+def test_ablation_changes_one_setting(name, key, value):
+    cfg = Config.fromfile(osp.join('configs/oanet', name))
+    node = cfg
+    for part in key.split('.'):
+        node = node[part]
+    assert node == value
