@@ -23,8 +23,10 @@ def without_pretrained(cfg):
 
 def test_all_configs_are_found():
     names = {osp.basename(path) for path in CONFIGS}
-    assert {'oanet_r50_fpn.py', 'oanet_r101_fpn.py',
-            'oanet_r18_fpn_tiny_synthetic-occlusion.py'} <= names
+    assert {
+        'oanet_r50_fpn.py', 'oanet_r101_fpn.py',
+        'oanet_r18_fpn_tiny_synthetic-occlusion.py'
+    } <= names
     assert len(CONFIGS) >= 16
 
 
@@ -62,8 +64,7 @@ def test_paper_schedule_and_settings():
 
 @pytest.mark.parametrize('name,key,value', [
     ('oanet_r50_fpn_lambda-0.5.py', 'model.stuff_loss_weight', 0.5),
-    ('oanet_r50_fpn_stuff-sc.py', 'model.semantic_head.supervision',
-     'stuff'),
+    ('oanet_r50_fpn_stuff-sc.py', 'model.semantic_head.supervision', 'stuff'),
     ('oanet_r50_fpn_share-none.py', 'model.share_mode', 'none'),
     ('oanet_r50_fpn_srm-3x3.py', 'model.panoptic_fusion_head.srm.kernel',
      '3x3'),
