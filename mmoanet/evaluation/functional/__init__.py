@@ -3,10 +3,11 @@ from .panoptic_io import (bgr_to_id, decode_panoptic_png, id_to_rgb,
                           stats_from_annotations)
 from .panoptic_quality import (VOID_ID, PanopticStats, merge_stats,
                                panoptic_stats_single, pq_average, pq_summary)
+from .panoptic_segments import fusion_ids_to_coco, segment_areas
 
 __all__ = [
     'VOID_ID', 'PanopticStats', 'bgr_to_id', 'decode_panoptic_png',
-    'id_to_rgb', 'load_panoptic_png', 'merge_stats', 'panoptic_stats_single',
-    'pq_average', 'pq_compute_files', 'pq_summary', 'rgb_to_id',
-    'stats_from_annotations'
+    'fusion_ids_to_coco', 'id_to_rgb', 'load_panoptic_png', 'merge_stats',
+    'panoptic_stats_single', 'pq_average', 'pq_compute_files', 'pq_summary',
+    'rgb_to_id', 'segment_areas', 'stats_from_annotations'
 ]

@@ -17,7 +17,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmdet.datasets.api_wrappers import COCOPanoptic
-from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import dump, get, get_local_path
@@ -25,9 +24,9 @@ from mmengine.logging import MMLogger, print_log
 from PIL import Image
 from terminaltables import AsciiTable
 
-from ..functional import (VOID_ID, PanopticStats, decode_panoptic_png,
-                          id_to_rgb, merge_stats, panoptic_stats_single,
-                          pq_summary)
+from ..functional import (PanopticStats, decode_panoptic_png,
+                          fusion_ids_to_coco, id_to_rgb, merge_stats,
+                          panoptic_stats_single, pq_summary)
 
 PRIMARY_KEY = 'pred_panoptic_seg'
 SUMMARY_ROWS = (('', 'All'), ('_th', 'Things'), ('_st', 'Stuff'))
@@ -258,34 +257,11 @@ class MultiOrderPanopticMetric(BaseMetric):
         if pan is None:
             pan = _panoptic_array(pred)
         num_classes = len(self.dataset_meta['classes'])
-        ignore_index = pred.get('ignore_index', num_classes)
-        labels = pan % INSTANCE_OFFSET
-        void = (labels == num_classes) | (labels == ignore_index)
-        ids = pan.copy()
-        label_of_id = {}
-        # Label 0 with instance 0 has id 0, which COCO reserves for VOID.
-        zero_segment = (ids == VOID_ID) & ~void
-        if zero_segment.any():
-            fresh_id = int(ids.max()) + 1
-            ids[zero_segment] = fresh_id
-            label_of_id[fresh_id] = 0
-        ids[void] = VOID_ID
-        seg_ids, areas = _segment_areas(ids)
-        segments = []
-        for seg_id, area in zip(seg_ids.tolist(), areas.tolist()):
-            if seg_id == VOID_ID:
-                continue
-            label = label_of_id.get(seg_id, seg_id % INSTANCE_OFFSET)
-            if label not in self._label2cat:
-                raise ValueError(f'panoptic id {seg_id} has label {label}, '
-                                 f'not in [0, {num_classes}]')
-            cat_id = self._label2cat[label]
-            segments.append(
-                dict(
-                    id=seg_id,
-                    category_id=cat_id,
-                    isthing=int(self._categories[cat_id]['isthing']),
-                    area=area))
+        ids, segments = fusion_ids_to_coco(pan, self._label2cat, num_classes,
+                                           pred.get('ignore_index'))
+        for segment in segments:
+            category = self._categories[segment['category_id']]
+            segment['isthing'] = int(category['isthing'])
         return ids, segments
 
     def _load_ground_truth(self, data_sample: dict,
@@ -422,23 +398,3 @@ def _panoptic_array(pred: dict) -> np.ndarray:
     if sem_seg.ndim == 3:
         sem_seg = sem_seg[0]
     return sem_seg.astype(np.int64)
-
-
-def _segment_areas(ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Distinct ids of a map and their pixel counts.
-
-    Fusion head ids stay small (``label + 1000 * instance``), so a bincount
-    is linear where ``np.unique`` sorts every pixel (~10x slower on COCO
-    sized maps); huge ids fall back to ``np.unique``.
-
-    Args:
-        ids (np.ndarray): int64, shape (H, W), non-negative.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: ids (K,) and counts (K,), ascending.
-    """
-    if ids.size and ids.max() < 1 << 22:
-        counts = np.bincount(ids.ravel())
-        seg_ids = np.flatnonzero(counts)
-        return seg_ids, counts[seg_ids]
-    return np.unique(ids, return_counts=True)
