@@ -5,8 +5,7 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from mmoanet.datasets import generate_synthetic_occlusion
-
-SAMPLE_DIR = '/work/shared/data/coco_panoptic_sample'
+from tests.utils import SAMPLE_DIR
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,8 @@ from mmoanet.evaluation.functional import (PanopticStats, id_to_rgb,
                                            rgb_to_id)
 from mmoanet.evaluation.functional.random_panoptic import (
     random_categories, random_panoptic_pair, write_random_panoptic_set)
+from tests.utils import SAMPLE_DIR
 
-SAMPLE_DIR = '/work/shared/data/coco_panoptic_sample'
 CATEGORIES = {
     1: dict(id=1, name='person', isthing=1),
     2: dict(id=2, name='car', isthing=1),

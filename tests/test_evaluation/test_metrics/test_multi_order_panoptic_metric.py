@@ -16,8 +16,8 @@ from PIL import Image
 
 from mmoanet.evaluation.functional import id_to_rgb, load_panoptic_png
 from mmoanet.evaluation.metrics import MultiOrderPanopticMetric
+from tests.utils import SAMPLE_DIR
 
-SAMPLE_DIR = '/work/shared/data/coco_panoptic_sample'
 META = dict(
     classes=('person', 'dog', 'sky', 'grass'),
     thing_classes=('person', 'dog'),
