@@ -19,12 +19,13 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 from mmdet.registry import MODELS
 from mmdet.utils.misc import IMG_EXTENSIONS
+from mmdet.visualization.palette import get_palette
 from mmengine.config import Config, DictAction
 from mmengine.utils import ProgressBar
 
@@ -55,8 +56,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--score-thr',
         type=float,
-        help='keep instances scoring at least this (the config\'s '
-        'test_cfg.rcnn.score_thr by default)')
+        help='keep instances scoring at least this (default: the '
+        'test_cfg.rcnn.score_thr of the config)')
     parser.add_argument(
         '--alpha',
         type=float,
@@ -122,6 +123,20 @@ def image_ids(stems: Sequence[str]) -> List[int]:
     return list(range(1, len(stems) + 1))
 
 
+def overlay_palette(palette: Union[None, str, Sequence],
+                    num_classes: int) -> List[tuple]:
+    """RGB colour per class from a dataset ``palette`` (colours, or a name
+    such as 'random' or 'coco' that mmdet's ``get_palette`` knows)."""
+    if isinstance(palette, (list, tuple)) and palette and isinstance(
+            palette[0], (list, tuple)):
+        if len(palette) < num_classes:
+            raise ValueError(f'the palette has {len(palette)} colours for '
+                             f'{num_classes} classes')
+        palette = [tuple(color) for color in palette]
+    colors = get_palette(palette, num_classes)
+    return colors
+
+
 def build_config(args: argparse.Namespace) -> Config:
     """Config with the command line's overrides merged in.
 
@@ -156,8 +171,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     model = init_model(cfg, args.checkpoint, device=args.device)
     label2cat, categories, id_source = coco_categories(model)
     classes = model.dataset_meta['classes']
-    palette = model.dataset_meta['palette']
     num_classes = len(classes)
+    palette = overlay_palette(model.dataset_meta.get('palette'), num_classes)
 
     png_dir = osp.join(args.out_dir, 'panoptic')
     vis_dir = osp.join(args.out_dir, 'vis')

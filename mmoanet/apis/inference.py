@@ -13,6 +13,7 @@ Shape shorthand:
 """
 import copy
 import json
+import logging
 import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -25,6 +26,7 @@ from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample, SampleList
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 from mmengine.model.utils import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
@@ -121,6 +123,12 @@ def init_model(config: Union[str, Path, Config],
             }
             saved_meta.setdefault('palette', dataset_meta.get('palette'))
             dataset_meta = saved_meta
+        else:
+            print_log(
+                f'{checkpoint} has no meta["dataset_meta"]; class names '
+                'come from the test dataset of the config',
+                logger='current',
+                level=logging.WARNING)
     if ann_file is not None:
         dataset_meta.setdefault('ann_file', ann_file)
     _check_classes(model, dataset_meta, checkpoint)

@@ -224,3 +224,20 @@ def test_bad_inputs(workspace, tmp_path):
     with pytest.raises(FileNotFoundError, match='absent.pth'):
         init_model(CONFIG, str(tmp_path / 'absent.pth'))
     assert not os.listdir(tmp_path / 'o' / 'panoptic')
+
+
+def test_checkpoint_without_meta_and_named_palettes(workspace, tmp_path):
+    bare = str(tmp_path / 'bare.pth')
+    torch.save(dict(state_dict=workspace.model.state_dict()), bare)
+    model = init_model(CONFIG, bare)
+    # Class names of the config's dataset, not COCO's 80.
+    assert model.dataset_meta['classes'] == tuple(
+        SYNTHETIC_OCCLUSION_METAINFO['classes'])
+    for weight in model.state_dict():
+        assert torch.equal(model.state_dict()[weight],
+                           workspace.model.state_dict()[weight])
+    assert len(cli.overlay_palette('random', NUM_CLASSES)) == NUM_CLASSES
+    colors = ((1, 2, 3), ) * NUM_CLASSES
+    assert cli.overlay_palette(colors, NUM_CLASSES)[9] == (1, 2, 3)
+    with pytest.raises(ValueError, match='2 colours for 10 classes'):
+        cli.overlay_palette([(0, 0, 0)] * 2, NUM_CLASSES)
