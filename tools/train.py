@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
 from mmoanet.utils.launch import (apply_work_dir, check_paths_exist,
+                                  find_resume_checkpoint,
                                   prepare_cpu_distributed)
 
 
@@ -70,8 +71,10 @@ def build_config(args) -> Config:
                            '--auto-scale-lr')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # Newest complete checkpoint of the work dir, or a fresh start.
+        checkpoint = find_resume_checkpoint(cfg.work_dir)
+        cfg.resume = checkpoint is not None
+        cfg.load_from = checkpoint
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(

@@ -2,8 +2,11 @@
 
 Kept in the package so the tools stay short and the behaviour is tested.
 """
+import glob
 import os
 import os.path as osp
+import re
+import zipfile
 from typing import Optional, Sequence
 
 import torch
@@ -12,7 +15,7 @@ from mmengine.config import Config, ConfigDict
 
 __all__ = [
     'prepare_cpu_distributed', 'apply_work_dir', 'check_paths_exist',
-    'check_checkpoint_matches', 'EVAL_ALIASES'
+    'check_checkpoint_matches', 'find_resume_checkpoint', 'EVAL_ALIASES'
 ]
 
 # mmdet 2.x users type `--eval pq`; mmdet 3.x configures evaluators instead.
@@ -134,3 +137,45 @@ def check_checkpoint_matches(model: torch.nn.Module,
         f'{len(expected)} tensors match (missing e.g. {missing}; wrong '
         f'shape e.g. {wrong_shape}). Pass the checkpoint trained with this '
         'config.')
+
+
+def _is_complete_checkpoint(path: str) -> bool:
+    """A torch zip checkpoint cut short by a kill has no central directory."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The newest complete checkpoint in ``work_dir``, or None.
+
+    mmengine resumes from the file named in ``work_dir/last_checkpoint``,
+    which it writes after a checkpoint is saved. A job killed while saving
+    leaves either no pointer (and mmengine silently starts from scratch) or
+    a truncated file. We follow the pointer when it names a complete file
+    and otherwise take the newest complete ``iter_*.pth``/``epoch_*.pth``,
+    so a killed run loses at most the work since its last good checkpoint.
+
+    Args:
+        work_dir (str): the run's work directory.
+
+    Returns:
+        str | None: path of the checkpoint to resume from.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if osp.isfile(named) and _is_complete_checkpoint(named):
+            return named
+    candidates = []
+    for path in glob.glob(osp.join(work_dir, '*.pth')):
+        match = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', osp.basename(path))
+        if match:
+            candidates.append((int(match.group(2)), path))
+    for _, path in sorted(candidates, reverse=True):
+        if _is_complete_checkpoint(path):
+            return path
+    return None
