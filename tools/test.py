@@ -76,30 +76,51 @@ def parse_args(argv=None):
 
 
 def configure_evaluator(cfg: Config, args) -> None:
-    """Apply ``--eval``, ``--eval-options`` and ``--format-only``."""
-    evaluator = cfg.get('test_evaluator')
+    """Apply ``--eval``, ``--eval-options`` and ``--format-only``.
+
+    They act on the panoptic metric; other metrics of a list stay as they
+    are (``--format-only`` drops them: there is nothing to compare with).
+    """
+    evaluators = cfg.get('test_evaluator')
+    if evaluators is None and not args.eval:
+        raise KeyError(f'{args.config} has no test_evaluator; pass --eval pq')
+    if not isinstance(evaluators, (list, tuple)):
+        evaluators = [evaluators] if evaluators else []
+    panoptic_types = set(EVAL_ALIASES.values()) | {'CocoPanopticMetric'}
+    index = next(
+        (i
+         for i, e in enumerate(evaluators) if e.get('type') in panoptic_types),
+        None)
     if args.eval:
         unknown = [name for name in args.eval if name not in EVAL_ALIASES]
         if unknown:
             raise ValueError(f'--eval {" ".join(unknown)}: unsupported; '
                              f'use one of {sorted(set(EVAL_ALIASES))}')
         metric_type = EVAL_ALIASES[args.eval[0]]
-        if not evaluator or evaluator.get('type') != metric_type:
-            keep = {} if not evaluator else {
-                k: evaluator[k]
-                for k in ('ann_file', 'seg_prefix', 'backend_args')
-                if k in evaluator
+        old = evaluators[index] if index is not None else {}
+        if old.get('type') != metric_type:
+            keep = {
+                k: old[k]
+                for k in ('ann_file', 'seg_prefix', 'backend_args') if k in old
             }
-            evaluator = ConfigDict(type=metric_type, **keep)
-    if evaluator is None:
-        raise KeyError(f'{args.config} has no test_evaluator; pass --eval pq')
+            new = ConfigDict(type=metric_type, **keep)
+            if index is None:
+                evaluators.append(new)
+                index = len(evaluators) - 1
+            else:
+                evaluators[index] = new
+    if index is None:
+        raise KeyError(f'{args.config}: test_evaluator has no panoptic '
+                       'metric; pass --eval pq')
+    panoptic = evaluators[index]
     if args.eval_options:
-        evaluator.update(args.eval_options)
+        panoptic.update(args.eval_options)
     if args.format_only:
         if not args.outfile_prefix:
             raise ValueError('--format-only needs --outfile-prefix')
-        evaluator.update(format_only=True, outfile_prefix=args.outfile_prefix)
-    cfg.test_evaluator = evaluator
+        panoptic.update(format_only=True, outfile_prefix=args.outfile_prefix)
+        evaluators = [panoptic]
+    cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
 
 
 def build_config(args) -> Config:

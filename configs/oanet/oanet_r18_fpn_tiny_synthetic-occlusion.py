@@ -122,7 +122,15 @@ val_evaluator = dict(
     type='MultiOrderPanopticMetric',
     ann_file=data_root + 'annotations/panoptic_val.json',
     seg_prefix=data_root + 'annotations/panoptic_val/')
-test_evaluator = val_evaluator
+# Testing also measures how often each order puts the right instance of an
+# overlapping pair on top (the synthetic set records the true order).
+test_evaluator = [
+    val_evaluator,
+    dict(
+        type='OcclusionOrderMetric',
+        overlaps_file=data_root + 'annotations/overlaps_val.json',
+        ins_ann_file=data_root + 'annotations/instances_val.json')
+]
 
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [

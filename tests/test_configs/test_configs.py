@@ -41,7 +41,10 @@ def test_config_builds(path):
         assert DATASETS.get(dataset.type) is not None
         for transform in dataset.pipeline:
             TRANSFORMS.build(transform)
-    assert cfg.test_evaluator.type == 'MultiOrderPanopticMetric'
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, dict):
+        evaluators = [evaluators]
+    assert evaluators[0].type == 'MultiOrderPanopticMetric'
 
 
 def test_paper_schedule_and_settings():
