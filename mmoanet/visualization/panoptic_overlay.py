@@ -137,6 +137,43 @@ def _title_bar(width: int, height: int, title: str) -> np.ndarray:
     return bar
 
 
+def _align_instance_ids(pan_ids: np.ndarray,
+                        reference: np.ndarray) -> np.ndarray:
+    """Rename the thing segments of ``pan_ids`` after those of ``reference``.
+
+    The fusion head numbers instances in the order it lays them, so one
+    detection has different ids in the score and the SRM order. Each thing
+    segment takes the id of the same-class ``reference`` segment it shares
+    most pixels with, one to one, larger overlaps first; what stays
+    unmatched keeps its id.
+
+    Args:
+        pan_ids (np.ndarray): int64, shape (H, W), fusion ids.
+        reference (np.ndarray): int64, shape (H, W), fusion ids.
+
+    Returns:
+        np.ndarray: int64, shape (H, W).
+    """
+    base = int(max(pan_ids.max(), reference.max())) + 1
+    pairs, counts = np.unique(
+        pan_ids.ravel() * base + reference.ravel(), return_counts=True)
+    renamed = {}
+    taken = set()
+    for pair in pairs[np.argsort(-counts, kind='stable')].tolist():
+        segment_id, reference_id = divmod(pair, base)
+        same_label = (
+            segment_id % INSTANCE_OFFSET == reference_id % INSTANCE_OFFSET)
+        if (segment_id < INSTANCE_OFFSET or not same_label
+                or segment_id in renamed or reference_id in taken):
+            continue
+        renamed[segment_id] = reference_id
+        taken.add(reference_id)
+    aligned = pan_ids.copy()
+    for segment_id, reference_id in renamed.items():
+        aligned[pan_ids == segment_id] = reference_id
+    return aligned
+
+
 def draw_order_comparison(
         image: np.ndarray,
         score_pan_ids: np.ndarray,
@@ -147,10 +184,12 @@ def draw_order_comparison(
         titles: Optional[Tuple[str, str]] = None) -> np.ndarray:
     """Score order | SRM order, titled, with their disagreements outlined.
 
-    Both panels are :func:`draw_panoptic_overlay` results. Pixels whose
-    panoptic id differs between the orders (an instance laid over another
-    in one order and under it in the other, Fig. 1 of the paper) are
-    outlined in magenta on both panels.
+    Both panels are :func:`draw_panoptic_overlay` results. The SRM order's
+    instances are renamed after their score-order counterparts (the fusion
+    head numbers instances by laying order), so matching instances share
+    colours; pixels that then belong to another segment in the two orders
+    (an instance laid over another in one order and under it in the other,
+    Fig. 1 of the paper) are outlined in magenta on both panels.
 
     Args:
         image (np.ndarray): uint8, shape (H, W, 3), BGR.
@@ -173,6 +212,7 @@ def draw_order_comparison(
     srm_pan_ids = np.asarray(srm_pan_ids).astype(np.int64)
     score_pan_ids = score_pan_ids.reshape(score_pan_ids.shape[-2:])
     srm_pan_ids = srm_pan_ids.reshape(srm_pan_ids.shape[-2:])
+    srm_pan_ids = _align_instance_ids(srm_pan_ids, score_pan_ids)
     differ = (score_pan_ids != srm_pan_ids).astype(np.uint8)
     if titles is None:
         titles = ('score order',

@@ -17,6 +17,7 @@ from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
                               generate_synthetic_occlusion)
 from mmoanet.evaluation.functional import load_panoptic_png
 from mmoanet.visualization import draw_order_comparison, draw_panoptic_overlay
+from mmoanet.visualization.panoptic_overlay import _align_instance_ids
 
 REPO = osp.join(osp.dirname(__file__), osp.pardir, osp.pardir)
 CONFIG = osp.join(REPO, 'configs', 'oanet',
@@ -241,3 +242,31 @@ def test_checkpoint_without_meta_and_named_palettes(workspace, tmp_path):
     assert cli.overlay_palette(colors, NUM_CLASSES)[9] == (1, 2, 3)
     with pytest.raises(ValueError, match='2 colours for 10 classes'):
         cli.overlay_palette([(0, 0, 0)] * 2, NUM_CLASSES)
+
+
+def test_order_comparison_matches_instances_across_orders():
+    sky, table_label, person_label = 6, 0, 1
+    score = np.full((12, 12), sky)
+    score[2:10, 2:10] = table_label + 1000  # laid first, hides the person
+    srm = score.copy()
+    srm[2:10, 2:10] = table_label + 2000  # the same table, laid second
+    srm[4:7, 4:7] = person_label + 1000  # the person on top of it
+    aligned = _align_instance_ids(srm, score)
+    expected = score.copy()
+    expected[4:7, 4:7] = person_label + 1000
+    assert aligned.tolist() == expected.tolist()
+    image = np.zeros((12, 12, 3), dtype=np.uint8)
+    palette = SYNTHETIC_OCCLUSION_METAINFO['palette']
+    classes = SYNTHETIC_OCCLUSION_METAINFO['classes']
+    renumbered = np.where(srm == 2000, 3000, srm)
+    same = draw_order_comparison(image, srm, renumbered, palette, classes)
+    assert (same[14:, :12] == same[14:, 12:]).all()
+    differ = draw_order_comparison(
+        image, score, srm, palette, classes, titles=('a', 'b'))
+    magenta = (differ[14:] == (255, 0, 255)).all(axis=-1)
+    # Only the person's 3x3 square differs; its outline is drawn there.
+    for panel in (magenta[:, :12], magenta[:, 12:]):
+        rows, cols = np.nonzero(panel)
+        assert rows.size and cols.size
+        assert set(rows.tolist()) <= {4, 5, 6}
+        assert set(cols.tolist()) <= {4, 5, 6}
