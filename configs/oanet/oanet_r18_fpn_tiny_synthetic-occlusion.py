@@ -117,15 +117,15 @@ val_dataloader = dict(
         pipeline=test_pipeline,
         backend_args=backend_args))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    _delete_=True,
+panoptic_metric = dict(
     type='MultiOrderPanopticMetric',
     ann_file=data_root + 'annotations/panoptic_val.json',
     seg_prefix=data_root + 'annotations/panoptic_val/')
+val_evaluator = panoptic_metric
 # Testing also measures how often each order puts the right instance of an
 # overlapping pair on top (the synthetic set records the true order).
 test_evaluator = [
-    val_evaluator,
+    panoptic_metric,
     dict(
         type='OcclusionOrderMetric',
         overlaps_file=data_root + 'annotations/overlaps_val.json',

@@ -78,7 +78,12 @@ class OcclusionOrderMetric(BaseMetric):
     Reported: ``occlusion/pairs`` (pairs in the ground truth),
     ``occlusion/matched`` (share with both instances detected) and, per
     order, ``occlusion/{order}_acc``: the share of matched pairs where the
-    order ranks the top instance strictly higher, in percent.
+    order ranks the top instance strictly higher, in percent, and
+    ``occlusion/{order}_acc_diff`` over the pairs of two different classes
+    only. The SRM sees one channel per class, so for two overlapping
+    instances of one class it has no cue to their order (Eq. 2 defines
+    conflicts between different classes only); ``_diff`` is the share it
+    is built to get right.
     """
 
     def __init__(self,
@@ -156,19 +161,27 @@ class OcclusionOrderMetric(BaseMetric):
                 bottom = matches[index[pair['bottom_id']]]
                 if top < 0 or bottom < 0:
                     continue
+                cross = pair['top_category_id'] != pair['bottom_category_id']
                 result['matched'] += 1
+                result['matched_diff'] += int(cross)
                 for order, key in keys.items():
-                    result[order] += int(key[top] > key[bottom])
+                    right = int(key[top] > key[bottom])
+                    result[order] += right
+                    result[f'{order}_diff'] += right * int(cross)
             self.results.append(dict(result))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        pairs = sum(r['pairs'] for r in results)
-        matched = sum(r.get('matched', 0) for r in results)
+
+        def total(key):
+            return sum(r.get(key, 0) for r in results)
+
+        pairs, matched = total('pairs'), total('matched')
         metrics = dict(
             pairs=float(pairs), matched=100.0 * matched / max(pairs, 1))
         for order in self.orders:
-            correct = sum(r.get(order, 0) for r in results)
-            metrics[f'{order}_acc'] = 100.0 * correct / max(matched, 1)
+            metrics[f'{order}_acc'] = 100.0 * total(order) / max(matched, 1)
+            metrics[f'{order}_acc_diff'] = 100.0 * total(
+                f'{order}_diff') / max(total('matched_diff'), 1)
         MMLogger.get_current_instance().info(
             f'occlusion order over {matched} of {pairs} overlapping pairs '
             'with both instances detected: ' +

@@ -77,6 +77,8 @@ def test_orders_are_scored_against_the_true_top(synthetic):
     assert result['occlusion/matched'] == 100.0
     assert result['occlusion/srm_acc'] == 100.0
     assert result['occlusion/score_acc'] == 0.0
+    assert result['occlusion/srm_acc_diff'] == 100.0
+    assert result['occlusion/score_acc_diff'] == 0.0
 
 
 def test_pairs_with_an_undetected_instance_do_not_count(synthetic):

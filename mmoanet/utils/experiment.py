@@ -1,0 +1,165 @@
+"""Train-then-evaluate helpers shared by ``tools/demo.py`` and
+``tools/analysis_tools/srm_evidence.py``.
+
+Training runs ``tools/train.py`` in a child process (its log streams to the
+terminal, and a killed run resumes); evaluation builds a Runner in this
+process so the metrics come back as a dict.
+"""
+import glob
+import json
+import os.path as osp
+import subprocess
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from .launch import find_resume_checkpoint
+
+__all__ = [
+    'REPO_ROOT', 'train_in_subprocess', 'evaluate_checkpoint', 'order_table',
+    'plot_loss_curve'
+]
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+# (label, metric key of the primary order's PQ table without prefix)
+_PQ_ROWS = [('PQ', 'PQ'), ('SQ', 'SQ'), ('RQ', 'RQ'), ('PQ things', 'PQ_th'),
+            ('SQ things', 'SQ_th'), ('RQ things', 'RQ_th'),
+            ('PQ stuff', 'PQ_st'), ('SQ stuff', 'SQ_st'),
+            ('RQ stuff', 'RQ_st')]
+
+
+def train_in_subprocess(config: str,
+                        work_dir: str,
+                        cfg_options: Sequence[str] = (),
+                        python: str = sys.executable) -> str:
+    """Train (or resume) a config; return the final checkpoint's path.
+
+    Args:
+        config (str): config file.
+        work_dir (str): work directory; a run found there is resumed.
+        cfg_options (Sequence[str]): ``key=value`` overrides.
+        python (str): interpreter for the child process.
+
+    Returns:
+        str: the newest complete checkpoint after training.
+
+    Raises:
+        RuntimeError: training exited with an error.
+    """
+    command = [
+        python,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
+        work_dir, '--resume'
+    ]
+    if cfg_options:
+        command += ['--cfg-options', *cfg_options]
+    result = subprocess.run(command, cwd=REPO_ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f'training {config} failed (exit '
+                           f'{result.returncode}); see the log above and '
+                           f'{work_dir}')
+    checkpoint = find_resume_checkpoint(work_dir)
+    if checkpoint is None:
+        raise RuntimeError(f'training wrote no checkpoint to {work_dir}')
+    return checkpoint
+
+
+def evaluate_checkpoint(
+        config: str,
+        checkpoint: str,
+        work_dir: str,
+        cfg_options: Optional[dict] = None) -> Dict[str, float]:
+    """Run the config's test loop on a checkpoint; return its metrics."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = work_dir
+    cfg.load_from = checkpoint
+    cfg.launcher = 'none'
+    runner = Runner.from_cfg(cfg)
+    return dict(runner.test())
+
+
+def order_table(metrics: Dict[str, float],
+                prefix: str = 'coco_panoptic') -> str:
+    """Markdown table: SRM order and score order of the same predictions.
+
+    Args:
+        metrics (dict): output of a test run with
+            ``MultiOrderPanopticMetric`` (orders ``srm`` and ``score``) and,
+            optionally, ``OcclusionOrderMetric``.
+        prefix (str): the panoptic metric's prefix.
+
+    Returns:
+        str: the table, one row per PQ/SQ/RQ split.
+    """
+    lines = [
+        '| metric | SRM order | score order | SRM - score |',
+        '|---|---:|---:|---:|'
+    ]
+    for label, key in _PQ_ROWS:
+        srm = metrics.get(f'{prefix}/srm/{key}')
+        score = metrics.get(f'{prefix}/score/{key}')
+        if srm is None or score is None:
+            continue
+        lines.append(f'| {label} | {srm:.2f} | {score:.2f} | '
+                     f'{srm - score:+.2f} |')
+    if 'occlusion/srm_acc' in metrics:
+        srm, score = metrics['occlusion/srm_acc'], metrics[
+            'occlusion/score_acc']
+        lines.append(f'| overlapping pairs ordered right (%) | {srm:.1f} | '
+                     f'{score:.1f} | {srm - score:+.1f} |')
+        srm, score = metrics['occlusion/srm_acc_diff'], metrics[
+            'occlusion/score_acc_diff']
+        lines.append(f'| ... pairs of different classes (%) | {srm:.1f} | '
+                     f'{score:.1f} | {srm - score:+.1f} |')
+    return '\n'.join(lines)
+
+
+def _read_scalars(work_dir: str) -> List[dict]:
+    """Training scalars of every run in ``work_dir``, resumed ones too."""
+    records = {}
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'loss' in record and 'step' in record:
+                    records[record['step']] = record  # later runs win
+    return [records[step] for step in sorted(records)]
+
+
+def plot_loss_curve(work_dir: str, out_file: str) -> str:
+    """Plot the total loss and each loss term against the iteration.
+
+    Returns:
+        str: ``out_file``.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    records = _read_scalars(work_dir)
+    if not records:
+        raise FileNotFoundError(f'no training scalars under {work_dir}')
+    steps = [r['step'] for r in records]
+    keys = sorted(k for k in records[-1] if k.startswith('loss'))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for key in keys:
+        ax.plot(
+            steps, [r.get(key, float('nan')) for r in records],
+            label=key,
+            linewidth=2.2 if key == 'loss' else 1.0)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('loss')
+    ax.set_yscale('log')
+    ax.set_title(f'training losses ({osp.basename(work_dir.rstrip("/"))})')
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+    return out_file
