@@ -143,4 +143,12 @@ def register_safe_checkpoint_loader() -> None:
     local files through ``CheckpointLoader``'s scheme ``''``.
     """
     CheckpointLoader.register_scheme(
-        prefixes='', loader=load_checkpoint_safely, force=True)
+        prefixes='', loader=load_from_local_safely, force=True)
+
+
+def load_from_local_safely(
+        filename: str,
+        map_location: Optional[Union[str, Callable]] = None) -> dict:
+    """mmengine's loader for local paths (it logs the name after
+    ``load_from_``: "Loads checkpoint by local_safely backend")."""
+    return load_checkpoint_safely(filename, map_location)
