@@ -7,12 +7,21 @@ rows times the PQ computation alone, with every PNG decoded beforehand on
 both sides (panopticapi then still converts the cached uint8 arrays to ids).
 Times are CPU seconds of this process (``time.process_time``), best of
 ``--repeat`` alternating rounds, so that load from other processes on a
-shared machine distorts them less than wall time. Every PQ / SQ / RQ number
+shared machine distorts them less than wall time.
+
+A third pair of rows times the path of an evaluation during testing, where
+the predictions are in memory: mmdet's ``CocoPanopticMetric`` writes each
+prediction as a PNG and panopticapi reads it back (reference: PNG encoding
+with PIL, then ``pq_compute_single_core`` on the files), while
+``MultiOrderPanopticMetric`` scores the in-memory map and decodes only the
+ground truth PNG (ours). Every PQ / SQ / RQ number
 (All, Things, Stuff and per class) must agree to 1e-9, otherwise the script
 exits with an error.
 
 Examples:
     python tools/analysis_tools/benchmark_pq.py --num-images 300
+    python tools/analysis_tools/benchmark_pq.py --num-images 100 \\
+        --size 480x640
     python tools/analysis_tools/benchmark_pq.py --gt-json gt.json \\
         --gt-folder gt/ --pred-json pred.json --pred-folder pred/
 """
@@ -20,6 +29,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import os.path as osp
 import tempfile
 import time
@@ -31,7 +41,8 @@ import numpy as np
 from panopticapi import evaluation as panopticapi_evaluation
 from PIL import Image
 
-from mmoanet.evaluation.functional import (load_panoptic_png,
+from mmoanet.evaluation.functional import (PanopticStats, id_to_rgb,
+                                           load_panoptic_png,
                                            panoptic_stats_single,
                                            pq_compute_files, pq_summary)
 from mmoanet.evaluation.functional.random_panoptic import \
@@ -46,7 +57,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--num-images', type=int, default=300)
     parser.add_argument(
-        '--size', type=int, default=160, help='mean image side in pixels')
+        '--size',
+        default='160',
+        help='mean image size in pixels: a side (160) or HxW (480x640)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--repeat', type=int, default=5, help='timed rounds; the best counts')
@@ -115,6 +128,40 @@ def compute_only_runners(
     return dict(reference=reference, ours=ours)
 
 
+def in_memory_runners(inputs: Tuple[str, str, str, str],
+                      out_dir: str) -> Dict[str, Callable[[], dict]]:
+    """Both metric paths with the predicted id maps already in memory."""
+    gt_json_file, pred_json_file, gt_folder, pred_folder = inputs
+    pairs, categories = load_pairs(gt_json_file, pred_json_file)
+    pred_ids = {
+        pred['file_name']:
+        load_panoptic_png(osp.join(pred_folder, pred['file_name']))
+        for _, pred in pairs
+    }
+    written_folder = osp.join(out_dir, 'written_predictions')
+    os.makedirs(written_folder, exist_ok=True)
+
+    def reference() -> dict:
+        # What mmdet's CocoPanopticMetric does per image, then at the end.
+        for file_name, ids in pred_ids.items():
+            Image.fromarray(id_to_rgb(ids)).save(
+                osp.join(written_folder, file_name))
+        return panopticapi_single_core(gt_json_file, pred_json_file, gt_folder,
+                                       written_folder)
+
+    def ours() -> dict:
+        pairs, categories = load_pairs(gt_json_file, pred_json_file)
+        stats = PanopticStats()
+        for gt, pred in pairs:
+            stats += panoptic_stats_single(
+                load_panoptic_png(osp.join(gt_folder, gt['file_name'])),
+                gt['segments_info'], pred_ids[pred['file_name']],
+                pred['segments_info'], categories)
+        return pq_summary(stats, categories)
+
+    return dict(reference=reference, ours=ours)
+
+
 def best_times(funcs: Dict[str, Callable[[], dict]],
                repeat: int) -> Tuple[Dict[str, float], Dict[str, dict]]:
     """Fewest CPU seconds of each function over ``repeat`` rounds.
@@ -161,11 +208,12 @@ def main() -> None:
                 pred_folder=args.pred_folder)
             source = args.gt_json
         else:
-            paths = write_random_panoptic_set(tmp_dir, args.num_images,
-                                              (args.size, args.size),
+            size = tuple(int(side) for side in args.size.split('x'))
+            size = size * 2 if len(size) == 1 else size
+            paths = write_random_panoptic_set(tmp_dir, args.num_images, size,
                                               args.seed)
-            source = (f'{args.num_images} random images, ~{args.size} px, '
-                      f'seed {args.seed}')
+            source = (f'{args.num_images} random images, ~{size[0]}x'
+                      f'{size[1]} px, seed {args.seed}')
         inputs = (paths['gt_json'], paths['pred_json'], paths['gt_folder'],
                   paths['pred_folder'])
         end_to_end = best_times(
@@ -173,17 +221,24 @@ def main() -> None:
                 reference=lambda: panopticapi_single_core(*inputs),
                 ours=lambda: pq_compute_files(*inputs)), args.repeat)
         compute_only = best_times(compute_only_runners(inputs), args.repeat)
+        in_memory = best_times(in_memory_runners(inputs, tmp_dir), args.repeat)
         num_images = len(load_pairs(*inputs[:2])[0])
 
     rows = []
     worst = 0.0
-    for setting, (times, results) in (('PNG decoding included', end_to_end),
-                                      ('PNGs decoded beforehand',
-                                       compute_only)):
+    settings = (('files to numbers, PNG decoding included', end_to_end),
+                ('PNGs decoded beforehand (compute only)', compute_only),
+                ('metric path, predictions in memory', in_memory))
+    for setting, (times, results) in settings:
         worst = max(worst, max_difference(results['reference'],
                                           results['ours']))
-        for name, label in (('reference', 'panopticapi single core'),
-                            ('ours', 'mmoanet')):
+        labels = (('reference', 'panopticapi single core'), ('ours',
+                                                             'mmoanet'))
+        if setting.startswith('metric'):
+            labels = (('reference', 'write PNG + panopticapi single core'),
+                      ('ours', 'mmoanet, GT PNG decoded, prediction in '
+                       'memory'))
+        for name, label in labels:
             summary = results[name]['All']
             rows.append(f'| {setting} | {label} | {times[name]:.3f} | '
                         f'{1e3 * times[name] / num_images:.2f} | '

@@ -29,7 +29,7 @@ Shape shorthand:
     G: ground truth segments of one image (from its segments info)
     P: predicted segments of one image
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -264,34 +264,50 @@ def panoptic_stats_single(gt_ids: np.ndarray,
                  & ~gt_crowd[:, None])
     union = (
         pred_area[None, :] + gt_area[:, None] - inter - pred_on_void[None, :])
-    with np.errstate(divide='ignore', invalid='ignore'):
-        iou = np.where(candidate, inter / union, 0.0)
-    matched = candidate & (iou > 0.5)
+    # union >= inter > 0 wherever a pair is a candidate.
+    iou = np.divide(inter, union, out=np.zeros(inter.shape), where=candidate)
+    matched = iou > 0.5
 
-    stats = PanopticStats()
+    # Plain Python accumulation per image: a few dozen numbers, where one
+    # NumPy call per segment cost more than the pixel work on small maps.
+    per_category: Dict[int, List[float]] = {}
+    gt_cat_list = gt_cat.tolist()
+    pred_cat_list = pred_cat.tolist()
     match_rows, match_cols = np.nonzero(matched)
-    for row, col in zip(match_rows.tolist(), match_cols.tolist()):
-        stats.add(int(gt_cat[row]), tp=1, iou=float(iou[row, col]))
+    for row, value in zip(match_rows.tolist(), iou[match_rows,
+                                                   match_cols].tolist()):
+        counts = _counts(per_category, gt_cat_list[row])
+        counts[0] += 1
+        counts[3] += value
 
     gt_matched = matched.any(1)
     pred_matched = matched.any(0)
     for row in np.flatnonzero(~gt_matched & ~gt_crowd).tolist():
-        stats.add(int(gt_cat[row]), fn=1)
+        _counts(per_category, gt_cat_list[row])[2] += 1
 
     # Ignored area of each prediction: VOID plus the crowd region of its
     # category (the last crowd segment listed for it).
     crowd_row_of_cat = {}
     for row in np.flatnonzero(gt_crowd & ~gt_matched).tolist():
-        crowd_row_of_cat[int(gt_cat[row])] = row
+        crowd_row_of_cat[gt_cat_list[row]] = row
     ignored = pred_on_void.copy()
-    for col, cat_id in enumerate(pred_cat.tolist()):
-        crowd_row = crowd_row_of_cat.get(cat_id)
-        if crowd_row is not None:
-            ignored[col] += confusion[crowd_row, col]
+    if crowd_row_of_cat:
+        for col, cat_id in enumerate(pred_cat_list):
+            crowd_row = crowd_row_of_cat.get(cat_id)
+            if crowd_row is not None:
+                ignored[col] += confusion[crowd_row, col]
     false_pos = ~pred_matched & ~(ignored / pred_area > 0.5)
     for col in np.flatnonzero(false_pos).tolist():
-        stats.add(int(pred_cat[col]), fp=1)
-    return stats
+        _counts(per_category, pred_cat_list[col])[1] += 1
+    return PanopticStats(per_category)
+
+
+def _counts(per_category: Dict[int, List[float]], cat_id: int) -> List[float]:
+    """``[tp, fp, fn, iou_sum]`` of a category, created at zero."""
+    counts = per_category.get(cat_id)
+    if counts is None:
+        counts = per_category[cat_id] = [0, 0, 0, 0.0]
+    return counts
 
 
 def _check_prediction(confusion: np.ndarray, pred_info: Dict[int, dict],

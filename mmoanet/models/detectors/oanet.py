@@ -12,7 +12,7 @@ from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
-from mmengine.structures import InstanceData, PixelData
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 SHARE_MODES = ('skip', 'backbone', 'none')
@@ -221,16 +221,17 @@ class OANet(TwoStagePanopticSegmentor):
             x, rpn_results_list, batch_data_samples, rescale=rescale)
         stuff_probs_list = self.semantic_head.predict(stuff_feats,
                                                       batch_img_metas, rescale)
+        # The fusion head returns the stuff argmax it computes anyway as
+        # ``pred_sem_seg``: one pass over (C_st, H, W) instead of two.
         panoptic_list = self.panoptic_fusion_head.predict(
-            results_list, stuff_probs_list, batch_img_metas)
+            results_list,
+            stuff_probs_list,
+            batch_img_metas,
+            with_stuff_labels=True)
 
-        for sample, instances, stuff_probs, panoptic in zip(
-                batch_data_samples, results_list, stuff_probs_list,
-                panoptic_list):
+        for sample, instances, panoptic in zip(batch_data_samples,
+                                               results_list, panoptic_list):
             sample.pred_instances = instances
-            stuff_labels = stuff_probs.argmax(dim=0, keepdim=True)
-            sample.pred_sem_seg = PixelData(sem_seg=stuff_labels +
-                                            self.num_things_classes)
             for key, pixel_data in panoptic.items():
                 setattr(sample, key, pixel_data)
         return batch_data_samples

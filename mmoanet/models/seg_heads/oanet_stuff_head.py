@@ -223,7 +223,8 @@ class OANetStuffHead(BaseSemanticHead):
         for logits, img_meta in zip(stuff_logits, batch_img_metas):
             img_h, img_w = img_meta['img_shape'][:2]
             logits = logits[:, :img_h, :img_w]
-            if rescale:
+            # Resizing to the same size is an identity: skip the pass.
+            if rescale and tuple(img_meta['ori_shape'][:2]) != (img_h, img_w):
                 logits = F.interpolate(
                     logits[None],
                     size=img_meta['ori_shape'][:2],

@@ -148,21 +148,111 @@ class SpatialRankingModule(BaseModule):
         self.right_kx1 = nn.Conv2d(
             channels, channels, (k, 1), padding=(pad, 0), bias=False)
 
-    def forward(self, instance_tensor: Tensor) -> Tensor:
+    def forward(self,
+                instance_tensor: Tensor,
+                present: Optional[Tensor] = None) -> Tensor:
         """Ranking score map (logits) of a pasted instance tensor.
 
         Args:
             instance_tensor (Tensor): float, shape (B, C_th, h, w), 1 where
                 an instance of the channel's class covers the cell.
+            present (Tensor, optional): long, shape (K,): the only channels
+                that may be non-zero; then :meth:`forward_present` computes
+                the same logits with less work. Defaults to None (dense).
 
         Returns:
             Tensor: float, shape (B, C_th, h, w), ranking logits.
         """
+        if present is not None:
+            return self.forward_present(instance_tensor, present)
         if self.kernel != '1x7+7x1':
             return self.score_conv(instance_tensor)
         left = self.left_1xk(self.left_kx1(instance_tensor))
         right = self.right_kx1(self.right_1xk(instance_tensor))
         return left + right
+
+    def forward_present(self, instance_tensor: Tensor,
+                        present: Tensor) -> Tensor:
+        """:meth:`forward` for an input where only ``present`` channels fire.
+
+        At inference an image holds a few of the C_th classes; every other
+        input channel is zero, so the convolutions that read the input only
+        need the K present channels (exact). For ``'1x7+7x1'`` with few
+        classes, each (k x 1, 1 x k) path is folded into one k x k kernel
+        from the K present classes to all C_th, which is exact too because
+        the first conv of a path has no bias and both pad with zeros: per
+        grid cell ``k * k * K * C_th`` multiply-adds instead of
+        ``4 * k * C_th**2`` (see :meth:`macs_per_cell`).
+
+        Args:
+            instance_tensor (Tensor): float, shape (B, C_th, h, w), zero
+                outside the ``present`` channels.
+            present (Tensor): long, shape (K,), the classes that may fire.
+
+        Returns:
+            Tensor: float, shape (B, C_th, h, w), the logits of
+            :meth:`forward` up to float rounding.
+        """
+        inputs = instance_tensor.index_select(1, present)
+        if self.kernel != '1x7+7x1':
+            conv = self.score_conv
+            return F.conv2d(
+                inputs,
+                conv.weight.index_select(1, present),
+                conv.bias,
+                padding=conv.padding)
+        pad = self.kernel_size // 2
+        if self._fold_paths(len(present)):
+            # (C_th, C_th, k, 1) then (C_th, C_th, 1, k) -> (C_th, K, k, k).
+            left = torch.einsum('cmx,mky->ckyx', self.left_1xk.weight[:, :, 0],
+                                self.left_kx1.weight[:, present, :, 0])
+            right = torch.einsum('cmy,mkx->ckyx', self.right_kx1.weight[...,
+                                                                        0],
+                                 self.right_1xk.weight[:, present, 0])
+            return F.conv2d(
+                inputs, left + right, self.left_1xk.bias, padding=pad)
+        left = F.conv2d(
+            inputs,
+            self.left_kx1.weight.index_select(1, present),
+            padding=(pad, 0))
+        right = F.conv2d(
+            inputs,
+            self.right_1xk.weight.index_select(1, present),
+            padding=(0, pad))
+        return self.left_1xk(left) + self.right_kx1(right)
+
+    def _fold_paths(self, num_present: int) -> bool:
+        """Whether one folded k x k kernel is cheaper than the two paths."""
+        k, channels = self.kernel_size, self.num_things_classes
+        return k * k * num_present < 2 * k * (num_present + channels)
+
+    def macs_per_cell(self, num_present: Optional[int] = None) -> int:
+        """Multiply-adds per grid cell of the ranking convolution.
+
+        Args:
+            num_present (int, optional): K classes present, as in
+                :meth:`forward_present`. Defaults to None: all C_th, the
+                dense :meth:`forward`.
+
+        Returns:
+            int: Multiply-adds per cell of the (h, w) grid.
+        """
+        channels = self.num_things_classes
+        if num_present is None:
+            num_present = channels
+            dense = True
+        else:
+            dense = False
+        if self.kernel == '1x1':
+            return num_present * channels
+        if self.kernel == '3x3':
+            return 9 * num_present * channels
+        k = self.kernel_size
+        if dense:
+            return 4 * k * channels * channels
+        if self._fold_paths(num_present):
+            return k * k * num_present * channels
+        return 2 * k * channels * (num_present + channels)
 
     def grid_size(self, size: Sequence[int]) -> Tuple[int, int]:
         """(h, w) of the SRM grid for a canvas of ``size`` = (H, W)."""
@@ -389,7 +479,8 @@ class SpatialRankingModule(BaseModule):
         ratio = (masks.shape[-2] / size[0], masks.shape[-1] / size[1])
         grids = self.sample_masks(masks, size, ratio)
         instance_tensor = self._paste_grids([grids], [labels])
-        probs = self(instance_tensor).softmax(dim=1)[0]
+        present = labels.unique()
+        probs = self(instance_tensor, present).softmax(dim=1)[0]
         regions = self._rank_regions(grids, masks, instance_tensor[0], size,
                                      ratio).float()
         class_probs = probs[labels]

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from mmengine.structures import InstanceData, PixelData
@@ -293,3 +294,26 @@ def test_srm_learns_class_order_from_pasted_masks():
         scores = srm.rank_scores(instances, (48, 48))
     assert scores[1] > scores[0]
     assert scores[1] > 0.9
+
+
+@pytest.mark.parametrize('kernel', ['1x1', '3x3', '1x7+7x1'])
+@pytest.mark.parametrize('num_present', [2, 60])
+def test_forward_present_equals_dense_forward(kernel, num_present):
+    """Reading only the present channels (and, for few classes, folding
+    the two large-kernel paths into one k x k kernel) changes no logit."""
+    torch.manual_seed(0)
+    srm = SpatialRankingModule(num_things_classes=80, kernel=kernel)
+    for param in srm.parameters():  # non-zero biases too
+        nn.init.normal_(param, std=0.1)
+    present = torch.randperm(80)[:num_present].sort().values
+    instance_tensor = torch.zeros((1, 80, 13, 17))
+    instance_tensor[:, present] = (torch.rand((1, num_present, 13, 17))
+                                   > 0.5).float()
+    with torch.no_grad():
+        expected = srm(instance_tensor)
+        actual = srm.forward_present(instance_tensor, present)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    if kernel == '1x7+7x1':
+        # Folding pays off below 32 of 80 classes (49 K < 14 (K + 80)).
+        assert srm._fold_paths(num_present) == (num_present < 32)
+        assert srm.macs_per_cell(num_present) < srm.macs_per_cell()

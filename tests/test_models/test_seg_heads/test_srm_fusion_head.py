@@ -4,8 +4,10 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData, PixelData
+from scipy import ndimage
 
 import mmoanet  # noqa: F401  (registers the heads)
+from mmoanet.models.seg_heads.panoptic_fusion_heads import srm_fusion_head
 
 # 2 thing classes (0 person, 1 tie), 2 stuff classes (labels 2 and 3),
 # VOID is 4 and INSTANCE_OFFSET is 1000.
@@ -230,3 +232,73 @@ def test_build_with_default_config():
     assert head.test_cfg.stuff_area_limit == 4900
     assert head.test_cfg.stuff_area_mode == 'connected'
     assert head.num_classes == 133
+
+
+def test_with_stuff_labels_returns_the_stuff_argmax_once():
+    """The detector takes ``pred_sem_seg`` from the fusion head instead of
+    a second argmax; without the flag the keys are unchanged."""
+    head = build_head('srm')
+    stuff_map = torch.full((8, 8), STUFF_A)
+    stuff_map[5:, :] = STUFF_B
+    result = head.predict([person_and_tie()], [stuff_probs(stuff_map)],
+                          [dict(img_shape=(8, 8))],
+                          with_stuff_labels=True)[0]
+    assert set(result) == {'pred_panoptic_seg', 'pred_sem_seg'}
+    sem_seg = result['pred_sem_seg'].sem_seg
+    assert sem_seg.shape == (1, 8, 8)
+    # Stuff labels everywhere, also under the instances.
+    assert torch.equal(sem_seg[0], stuff_map)
+    plain = predict_one(
+        build_head('srm'), person_and_tie(), stuff_probs(stuff_map))
+    assert set(plain) == {'pred_panoptic_seg'}
+
+
+def test_lay_instances_matches_a_full_image_reference():
+    """Laying on each mask's bounding box gives the ids of the plain
+    full-image rule on random overlapping masks, in any order."""
+    generator = torch.Generator().manual_seed(0)
+    head = build_head('score', mask_overlap=0.3, max_per_img=12)
+    masks = torch.zeros((15, 37, 41), dtype=torch.bool)
+    for index in range(14):  # the last mask stays empty
+        top, left = torch.randint(0, 30, (2, ), generator=generator).tolist()
+        height, width = torch.randint(
+            1, 20, (2, ), generator=generator).tolist()
+        masks[index, top:top + height, left:left + width] = True
+    masks[3, 0, 40] = True  # a second, far part of a mask
+    keys = torch.rand(15, generator=generator)
+
+    expected = torch.zeros((37, 41), dtype=torch.long)
+    laid = []
+    for index in torch.argsort(keys, descending=True).tolist():
+        area = int(masks[index].sum())
+        free = masks[index] & (expected == 0)
+        if len(laid) == 12 or area == 0 or int(free.sum()) == 0:
+            continue
+        if area - int(free.sum()) > 0.3 * area:
+            continue
+        laid.append(index)
+        expected[free] = len(laid)
+
+    instance_ids, laid_index = head._lay_instances(masks, keys)
+    assert torch.equal(instance_ids, expected)
+    assert laid_index.tolist() == laid
+
+
+def test_one_pass_components_equal_per_class_labelling():
+    """Regions of equal value found in one pass are exactly the 4-connected
+    components a per-class scipy labelling finds (same pixel partition)."""
+    rng = np.random.default_rng(0)
+    value_map = rng.integers(0, 4, (23, 31))
+    value_map[5:15, 3:20] = 2  # a large region next to noise
+    components = srm_fusion_head._equal_value_components(value_map)
+    assert ((components == 0) == (value_map == 0)).all()
+    expected = np.zeros(value_map.shape, dtype=np.int64)
+    offset = 0
+    for value in range(1, 4):
+        labels, num = ndimage.label(value_map == value)
+        expected[labels > 0] = labels[labels > 0] + offset
+        offset += num
+    # Same partition: a one-to-one map between the two labellings.
+    pairs = np.unique(np.stack([components.ravel(), expected.ravel()]), axis=1)
+    assert len(pairs[0]) == len(np.unique(pairs[0])) == len(
+        np.unique(pairs[1])) == offset + 1
