@@ -28,7 +28,6 @@ DATA_ARGS = dict(num_train=400, num_val=100, size=160, seed=0)
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--data-root', default='data/synthetic_occlusion')
     parser.add_argument(
         '--max-iters',
         type=int,
@@ -74,7 +73,8 @@ def main():
     if args.fresh and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
-    data_root = args.data_root.rstrip('/') + '/'
+    # The tiny config reads this folder.
+    data_root = 'data/synthetic_occlusion/'
     started = time.time()
 
     step(1, f'synthetic occlusion dataset -> {data_root}')
@@ -82,19 +82,13 @@ def main():
 
     step(2, 'training the tiny OANet (ResNet-18, from scratch) on 2 cores')
     options = [f'randomness.seed={args.seed}']
-    data_options = {
-        'train_dataloader.dataset.data_root': data_root,
-        'val_dataloader.dataset.data_root': data_root,
-        'test_dataloader.dataset.data_root': data_root,
-        'val_evaluator.ann_file': data_root + 'annotations/panoptic_val.json',
-        'val_evaluator.seg_prefix': data_root + 'annotations/panoptic_val/',
-    }
-    if data_root != 'data/synthetic_occlusion/':
-        options += [f'{k}={v}' for k, v in data_options.items()]
     if args.max_iters:
         options += [
             f'train_cfg.max_iters={args.max_iters}',
-            f'train_cfg.val_interval={args.max_iters}'
+            f'train_cfg.val_interval={args.max_iters}',
+            # The cosine schedule follows the shorter budget.
+            f'param_scheduler.1.end={args.max_iters}',
+            f'param_scheduler.1.T_max={max(args.max_iters - 50, 1)}'
         ]
     train_start = time.time()
     checkpoint = train_in_subprocess(CONFIG, args.work_dir, options)
@@ -102,14 +96,8 @@ def main():
     print(f'checkpoint: {checkpoint} ({train_time / 60:.1f} min)')
 
     step(3, 'evaluating SRM order and score order of the same predictions')
-    metrics = evaluate_checkpoint(
-        CONFIG,
-        checkpoint,
-        osp.join(args.work_dir, 'test'),
-        cfg_options={
-            'test_evaluator.0.ann_file':
-            data_root + 'annotations/panoptic_val.json'
-        } if data_root != 'data/synthetic_occlusion/' else None)
+    metrics = evaluate_checkpoint(CONFIG, checkpoint,
+                                  osp.join(args.work_dir, 'test'))
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
         json.dump(metrics, f, indent=1)
     table = order_table(metrics)

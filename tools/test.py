@@ -68,7 +68,6 @@ def parse_args(argv=None):
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument('--tta', action='store_true')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -135,11 +134,6 @@ def build_config(args) -> Config:
     configure_evaluator(cfg, args)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-    if args.tta:
-        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
-            raise KeyError(f'{args.config} defines no tta_model/tta_pipeline')
-        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     check_paths_exist(cfg, ('test_dataloader', ))
     return cfg
 

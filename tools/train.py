@@ -10,6 +10,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -62,6 +63,9 @@ def build_config(args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     apply_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
+        if not torch.cuda.is_available():
+            raise RuntimeError('--amp needs a CUDA GPU: mmengine\'s '
+                               'AmpOptimWrapper does not run on the CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:

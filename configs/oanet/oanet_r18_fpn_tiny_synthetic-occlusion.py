@@ -61,9 +61,9 @@ model = dict(
     test_cfg=dict(
         rpn=dict(nms_pre=300, max_per_img=100),
         rcnn=dict(score_thr=0.5, max_per_img=30),
-        # 4900 px at ~800x1333 is the same share of the image as ~100 px
-        # at 160x160.
-        panoptic=dict(stuff_area_limit=100, max_per_img=30)))
+        # Fusion runs at the original image size: 4900 px of a ~480x640
+        # COCO image is the share that 400 px is of a 160x160 one.
+        panoptic=dict(stuff_area_limit=400, max_per_img=30)))
 
 data_root = 'data/synthetic_occlusion/'
 backend_args = None

@@ -80,7 +80,9 @@ def check_paths_exist(cfg: Config, loader_keys: Sequence[str]) -> None:
             candidates.append(('ann_file', osp.join(root,
                                                     dataset['ann_file'])))
         for field, value in (dataset.get('data_prefix') or {}).items():
-            candidates.append((f'data_prefix.{field}', osp.join(root, value)))
+            if value:
+                candidates.append(
+                    (f'data_prefix.{field}', osp.join(root, value)))
         for field, path in candidates:
             if path and not osp.exists(path):
                 raise FileNotFoundError(

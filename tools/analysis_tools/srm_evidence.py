@@ -51,7 +51,10 @@ def run_seed(args, seed):
     if args.max_iters:
         options += [
             f'train_cfg.max_iters={args.max_iters}',
-            f'train_cfg.val_interval={args.max_iters}'
+            f'train_cfg.val_interval={args.max_iters}',
+            # The cosine schedule follows the shorter budget.
+            f'param_scheduler.1.end={args.max_iters}',
+            f'param_scheduler.1.T_max={max(args.max_iters - 50, 1)}'
         ]
     checkpoint = train_in_subprocess(args.config, work_dir, options)
     metrics = evaluate_checkpoint(args.config, checkpoint,
