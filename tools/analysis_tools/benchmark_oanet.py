@@ -11,9 +11,10 @@ instances. The tool prints how many they fused.
 Every comparison runs both models in one process, alternately (A, B, A, B),
 after untimed warm-up runs, so that load from other processes on a shared
 machine falls on both alike; ratios are per pair, summarised by median and
-interquartile range. Peak memory is the maximum resident set size
-(``ru_maxrss``) of a fresh subprocess per model, minus the same process's
-figure right after the model was built.
+interquartile range. Peak memory is the kernel's high-water mark of
+resident memory (``VmHWM``) of a fresh subprocess per model, reset after a
+first inference, so it is the peak of the second inference; the table gives
+it and its excess over the resident size just before.
 
 Sections (``--sections``):
 
@@ -34,12 +35,11 @@ import json
 import os
 import os.path as osp
 import platform
-import resource
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -98,6 +98,12 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help="keep OANet's compare_orders=True (lays the canvas twice)")
     parser.add_argument('--srm-stride', type=int, help='override SRM stride')
+    parser.add_argument(
+        '--score-thr',
+        type=float,
+        default=0.0,
+        help='R-CNN test score_thr of both models; OANet also uses it in '
+        "training to pick the SRM's input instances (config: 0.6)")
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
         '--memory-worker', help=argparse.SUPPRESS)  # model:HxW, internal
@@ -114,7 +120,8 @@ def parse_size(text: str) -> Tuple[int, ...]:
 # ----------------------------------------------------------------------
 def model_cfg(name: str,
               compare_orders: bool = False,
-              srm_stride: int = None) -> Config:
+              srm_stride: Optional[int] = None,
+              score_thr: float = 0.0) -> Config:
     """Config of ``name`` in ``MODELS_COMPARED``, random init, fixed N."""
     if name == 'oanet':
         cfg = Config.fromfile(OANET_CONFIG)
@@ -123,6 +130,7 @@ def model_cfg(name: str,
     model = cfg.model
     model.backbone.init_cfg = None
     model.test_cfg.rcnn = copy.deepcopy(RCNN_TEST_CFG)
+    model.test_cfg.rcnn.score_thr = score_thr
     if name == 'oanet':
         model.test_cfg.panoptic.compare_orders = compare_orders
         if srm_stride is not None:
@@ -308,7 +316,8 @@ def bench_inference(args: argparse.Namespace, results: dict) -> None:
         build_model(
             name,
             compare_orders=args.compare_orders,
-            srm_stride=args.srm_stride).eval()
+            srm_stride=args.srm_stride,
+            score_thr=args.score_thr).eval()
         for name in MODELS_COMPARED
     }
     timers = {name: instrument(name, models[name]) for name in models}
@@ -388,20 +397,39 @@ def bench_inference(args: argparse.Namespace, results: dict) -> None:
     print('\n'.join(breakdown_rows))
 
 
+def _status_mib(field: str) -> float:
+    """A ``VmRSS`` / ``VmHWM`` line of ``/proc/self/status``, in MiB."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
 def memory_worker(spec: str, args: argparse.Namespace) -> None:
-    """Print the max RSS (MiB) after building and after inference."""
+    """Print resident memory (MiB) before and at the peak of inference.
+
+    ``ru_maxrss`` is useless here: a child forked from this (large) tool
+    inherits the parent's figure. The kernel's per-process high-water mark
+    ``VmHWM`` is reset (``clear_refs``) once the model and the input exist,
+    so the peak covers inference alone, on top of what is resident.
+    """
     name, size = spec.split(':')
     height, width = parse_size(size)
     model = build_model(
-        name, compare_orders=args.compare_orders,
-        srm_stride=args.srm_stride).eval()
+        name,
+        compare_orders=args.compare_orders,
+        srm_stride=args.srm_stride,
+        score_thr=args.score_thr).eval()
     batch = make_batch(model, 1, height, width)
-    built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with torch.no_grad():  # first call allocates the lazy state
+        model.predict(batch['inputs'], copy.deepcopy(batch['data_samples']))
+    built = _status_mib('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current RSS
     with torch.no_grad():
-        for _ in range(2):
-            model.predict(batch['inputs'],
-                          copy.deepcopy(batch['data_samples']))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        model.predict(batch['inputs'], copy.deepcopy(batch['data_samples']))
+    peak = _status_mib('VmHWM')
     print(json.dumps(dict(built=built, peak=peak)))
 
 
@@ -420,6 +448,7 @@ def bench_memory(args: argparse.Namespace, results: dict) -> None:
                 command.append('--compare-orders')
             if args.srm_stride:
                 command += ['--srm-stride', str(args.srm_stride)]
+            command += ['--score-thr', str(args.score_thr)]
             output = subprocess.run(
                 command, check=True, capture_output=True, text=True).stdout
             usage = json.loads(output.strip().splitlines()[-1])
@@ -431,9 +460,9 @@ def bench_memory(args: argparse.Namespace, results: dict) -> None:
         rows.append(f'| {size} | {ref["peak"]:.0f} | {ref_used:.0f} | '
                     f'{ours["peak"]:.0f} | {ours_used:.0f} | '
                     f'{ours_used / max(ref_used, 1):.2f}x |')
-    print('\n### Peak memory of inference (max RSS, MiB, fresh process)\n')
-    print('| size | PanopticFPN peak | PanopticFPN over model | OANet peak '
-          '| OANet over model | ratio over model |')
+    print('\n### Peak memory of inference (VmHWM, MiB, fresh process)\n')
+    print('| size | PanopticFPN peak | PanopticFPN above resident | OANet '
+          'peak | OANet above resident | ratio above resident |')
     print('|---|---|---|---|---|---|')
     print('\n'.join(rows))
 
@@ -441,7 +470,10 @@ def bench_memory(args: argparse.Namespace, results: dict) -> None:
 def bench_train(args: argparse.Namespace, results: dict) -> None:
     """Forward + backward + SGD step, interleaved, per ``--train-sizes``."""
     models = {
-        name: build_model(name, srm_stride=args.srm_stride).train()
+        name:
+        build_model(
+            name, srm_stride=args.srm_stride,
+            score_thr=args.score_thr).train()
         for name in MODELS_COMPARED
     }
     optimizers = {
@@ -621,7 +653,6 @@ def plot(results: dict, out_dir: str) -> None:
             ax.set_xticks(range(len(columns)))
             ax.set_xticklabels(labels, fontsize=7)
             ax.set_ylabel('median s / image')
-            ax.set_yscale('log')
             ax.set_title('Inference by stage (CPU)')
             ax.legend(fontsize=7)
         else:

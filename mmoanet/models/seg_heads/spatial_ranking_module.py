@@ -76,9 +76,10 @@ class SpatialRankingModule(BaseModule):
             grid cell (about 12 GMAC at 800x1344 with stride 4, 16x more with
             stride 1), while a stride of 4 still samples every object wider
             than 4 pixels, the scale of the finest FPN level (P2) the masks
-            come from. That the cost stays under 3% of OANet inference and
-            that PQ does not drop against stride 1 is to be confirmed by the
-            ``tools/analysis_tools`` benchmark.
+            come from. Measured on CPU at 800x1333 (``docs/benchmarks.md``):
+            stride 4 takes 0.4-0.7% of OANet inference (20-100 instances),
+            stride 2 1.8-4.7%, stride 1 8-21%; whether PQ drops against
+            stride 1 is for the training study in that document.
         kernel (str): Convolution setting of Table 5: ``'1x1'``, ``'3x3'``
             or ``'1x7+7x1'`` (default, the best row of Table 5): a large
             kernel block in the Global Convolutional Network style, the sum
