@@ -52,9 +52,7 @@ model = dict(
     panoptic_fusion_head=dict(
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,
-        # 'both': ground-truth masks give the SRM conflicts to learn from
-        # while the young detector still predicts little ('pred' alone).
-        srm=dict(num_things_classes=num_things_classes, train_input='both')),
+        srm=dict(num_things_classes=num_things_classes)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=600, max_per_img=300),
         rcnn=dict(sampler=dict(num=128))),

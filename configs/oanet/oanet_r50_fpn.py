@@ -56,7 +56,9 @@ model = dict(
             type='SpatialRankingModule',
             num_things_classes=num_things_classes,
             kernel='1x7+7x1',  # large kernel block, best row of Table 5
-            train_input='pred'),  # detached instance-branch predictions
+            # Sec. 4.2: ground-truth masks (COCO instances overlap) during
+            # training, the instance branch's predictions at inference.
+            train_input='gt'),
         # Lay instances by SRM rank score (Eq. 3) into 'pred_panoptic_seg'.
         rank_by='srm'),
     test_cfg=dict(

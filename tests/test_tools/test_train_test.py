@@ -40,7 +40,12 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     ann_file=data_root + 'annotations/panoptic_val.json',
     seg_prefix=data_root + 'annotations/panoptic_val/')
-test_evaluator = val_evaluator
+test_evaluator = [
+    dict(type='MultiOrderPanopticMetric', **val_evaluator),
+    dict(type='OcclusionOrderMetric',
+         overlaps_file=data_root + 'annotations/overlaps_val.json',
+         ins_ann_file=data_root + 'annotations/instances_val.json')
+]
 train_cfg = dict(max_iters={max_iters}, val_interval=1000)
 default_hooks = dict(
     logger=dict(interval=1),
@@ -191,7 +196,9 @@ def test_dataset_without_panoptic_ground_truth_stops_early(
     config.write_text(
         f'_base_ = {trained["config"]!r}\n'
         f'test_dataloader = dict(dataset=dict(ann_file={str(ann)!r}))\n'
-        f'test_evaluator = dict(ann_file={str(ann)!r})\n')
+        f'test_evaluator = dict(_delete_=True, '
+        f'type="MultiOrderPanopticMetric", '
+        f'ann_file={str(ann)!r})\n')
     result = run_tool('tools/test.py', str(config),
                       osp.join(trained['work_dir'], 'iter_6.pth'),
                       '--work-dir', str(tmp_path))

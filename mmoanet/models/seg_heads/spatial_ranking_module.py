@@ -93,7 +93,11 @@ class SpatialRankingModule(BaseModule):
             annotations) or ``'both'``, whose loss is the MEAN of the
             ``'pred'`` and ``'gt'`` losses (each averaged over its own
             conflicting pixels), so ``loss_weight`` means the same in every
-            mode. Defaults to ``'pred'``.
+            mode. Defaults to ``'gt'``: Sec. 4.2 passes the instance
+            branch's outputs through the SRM at inference "since we do not
+            have the ground truth now", i.e. training pastes ground truth.
+            It is also the cheap choice: ``'pred'`` costs an extra
+            detection pass per training batch (docs/benchmarks.md).
         rank_region (str): Region of Eq. 3: ``'mask'`` (the whole mask, as
             the paper) or ``'conflict'`` (only the part of the mask where
             another class is active, falling back to the whole mask when
@@ -107,7 +111,7 @@ class SpatialRankingModule(BaseModule):
                  stride: int = 4,
                  kernel: str = '1x7+7x1',
                  kernel_size: int = 7,
-                 train_input: str = 'pred',
+                 train_input: str = 'gt',
                  rank_region: str = 'mask',
                  loss_weight: float = 1.0,
                  init_cfg: OptMultiConfig = None) -> None:
