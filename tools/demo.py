@@ -69,7 +69,8 @@ def main():
     args = parse_args()
     os.chdir(REPO_ROOT)
     from mmoanet.utils.experiment import (evaluate_checkpoint, order_table,
-                                          plot_loss_curve, train_in_subprocess)
+                                          plot_loss_curve, run_options,
+                                          train_in_subprocess)
     if args.fresh and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -81,15 +82,7 @@ def main():
     make_data(data_root)
 
     step(2, 'training the tiny OANet (ResNet-18, from scratch) on 2 cores')
-    options = [f'randomness.seed={args.seed}']
-    if args.max_iters:
-        options += [
-            f'train_cfg.max_iters={args.max_iters}',
-            f'train_cfg.val_interval={args.max_iters}',
-            # The cosine schedule follows the shorter budget.
-            f'param_scheduler.1.end={args.max_iters}',
-            f'param_scheduler.1.T_max={max(args.max_iters - 50, 1)}'
-        ]
+    options = run_options(args.seed, args.max_iters)
     train_start = time.time()
     checkpoint = train_in_subprocess(CONFIG, args.work_dir, options)
     train_time = time.time() - train_start

@@ -11,7 +11,6 @@ With OANet configs the table shows PQ, SQ and RQ (all, things, stuff) for
 SRM order and score order of the same predictions side by side.
 """
 import argparse
-import os
 import os.path as osp
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
@@ -21,8 +20,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
-from mmoanet.utils.launch import (EVAL_ALIASES, apply_work_dir,
-                                  check_checkpoint_matches, check_paths_exist,
+from mmoanet.utils.launch import (EVAL_ALIASES, add_launch_args,
+                                  apply_work_dir, check_checkpoint_matches,
+                                  check_paths_exist, parse_launch_args,
                                   prepare_cpu_distributed)
 
 
@@ -58,20 +58,8 @@ def parse_args(argv=None):
         help='save painted predictions under work_dir/timestamp/show_dir')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='--show interval (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def configure_evaluator(cfg: Config, args) -> None:

@@ -7,18 +7,17 @@
 The flags are mmdet 3.x's, so commands carry over from mmdet unchanged.
 """
 import argparse
-import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
-from mmoanet.utils.launch import (apply_work_dir, check_paths_exist,
-                                  find_resume_checkpoint,
-                                  prepare_cpu_distributed)
+from mmoanet.utils.launch import (add_launch_args, apply_work_dir,
+                                  check_paths_exist, find_resume_checkpoint,
+                                  parse_launch_args, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -38,21 +37,8 @@ def parse_args(argv=None):
         const='auto',
         help='resume from the given checkpoint, or from the latest one in '
         'the work dir when no path is given')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. train_cfg.max_iters=100')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def build_config(args) -> Config:

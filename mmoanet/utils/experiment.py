@@ -31,6 +31,24 @@ _PQ_ROWS = [('PQ', 'PQ'), ('SQ', 'SQ'), ('RQ', 'RQ'), ('PQ things', 'PQ_th'),
             ('RQ stuff', 'RQ_st')]
 
 
+def run_options(seed: int, max_iters: Optional[int] = None) -> List[str]:
+    """``--cfg-options`` of a tiny-config run: its seed and budget.
+
+    A shorter or longer budget also moves the end of the tiny config's
+    cosine decay (``param_scheduler[1]``), so every run ends at the final
+    learning rate.
+    """
+    options = [f'randomness.seed={seed}']
+    if max_iters:
+        options += [
+            f'train_cfg.max_iters={max_iters}',
+            f'train_cfg.val_interval={max_iters}',
+            f'param_scheduler.1.end={max_iters}',
+            f'param_scheduler.1.T_max={max(max_iters - 50, 1)}'
+        ]
+    return options
+
+
 def train_in_subprocess(config: str,
                         work_dir: str,
                         cfg_options: Sequence[str] = (),

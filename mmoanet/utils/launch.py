@@ -2,6 +2,7 @@
 
 Kept in the package so the tools stay short and the behaviour is tested.
 """
+import argparse
 import glob
 import os
 import os.path as osp
@@ -11,11 +12,12 @@ from typing import Optional, Sequence
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 
 __all__ = [
-    'prepare_cpu_distributed', 'apply_work_dir', 'check_paths_exist',
-    'check_checkpoint_matches', 'find_resume_checkpoint', 'EVAL_ALIASES'
+    'add_launch_args', 'parse_launch_args', 'prepare_cpu_distributed',
+    'apply_work_dir', 'check_paths_exist', 'check_checkpoint_matches',
+    'find_resume_checkpoint', 'EVAL_ALIASES'
 ]
 
 # mmdet 2.x users type `--eval pq`; mmdet 3.x configures evaluators instead.
@@ -23,6 +25,30 @@ EVAL_ALIASES = {
     'pq': 'MultiOrderPanopticMetric',
     'PQ': 'MultiOrderPanopticMetric'
 }
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """The flags ``tools/train.py`` and ``tools/test.py`` share."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. train_cfg.max_iters=100')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser,
+                      argv: Optional[Sequence[str]] = None):
+    """Parse, and give mmengine the local rank the launcher passed."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:

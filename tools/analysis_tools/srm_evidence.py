@@ -20,7 +20,7 @@ import os.path as osp
 import statistics
 
 from mmoanet.utils.experiment import (REPO_ROOT, evaluate_checkpoint,
-                                      train_in_subprocess)
+                                      run_options, train_in_subprocess)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_tiny_synthetic-occlusion.py')
@@ -47,15 +47,7 @@ def parse_args():
 
 def run_seed(args, seed):
     work_dir = osp.join(args.work_dir, f'seed{seed}')
-    options = [f'randomness.seed={seed}']
-    if args.max_iters:
-        options += [
-            f'train_cfg.max_iters={args.max_iters}',
-            f'train_cfg.val_interval={args.max_iters}',
-            # The cosine schedule follows the shorter budget.
-            f'param_scheduler.1.end={args.max_iters}',
-            f'param_scheduler.1.T_max={max(args.max_iters - 50, 1)}'
-        ]
+    options = run_options(seed, args.max_iters)
     checkpoint = train_in_subprocess(args.config, work_dir, options)
     metrics = evaluate_checkpoint(args.config, checkpoint,
                                   osp.join(work_dir, 'test'))
