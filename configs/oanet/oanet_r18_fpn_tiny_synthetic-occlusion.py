@@ -147,10 +147,10 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10.0),
     # The SRM is a small linear module trained on conflicting pixels only;
-    # at lr 1e-3 it is still far from converged after 1,200 iterations.
-    # Trained alone on ground-truth masks for 1,200 steps it ordered 88.3%
-    # of different-class pairs right at lr 1e-3 and 96.6% at lr 1e-2
-    # (docs/benchmarks.md, Evidence).
+    # at lr 1e-3 it is far from converged after 1,200 iterations. Trained
+    # alone on ground-truth masks for 1,200 steps it ranked 82.4% of the
+    # val pairs of different classes right at lr 1e-3 and 95.9% at lr 1e-2
+    # (tools/analysis_tools/srm_alone.py; docs/benchmarks.md, Evidence).
     paramwise_cfg=dict(
         custom_keys={'panoptic_fusion_head.srm': dict(lr_mult=10.0)}))
 auto_scale_lr = dict(enable=False, base_batch_size=4)
