@@ -75,6 +75,8 @@ def test_paper_schedule_and_settings():
      'score'),
     ('oanet_r50_fpn_pano-instance-gt.py',
      'train_dataloader.dataset.instance_source', 'panoptic'),
+    ('oanet_r50_fpn_pano-instance-gt.py',
+     'model.panoptic_fusion_head.srm.train_input', 'pred'),
     ('oanet_r101_fpn.py', 'model.backbone.depth', 101),
 ])
 def test_ablation_changes_one_setting(name, key, value):
