@@ -19,6 +19,8 @@ import os
 import os.path as osp
 import statistics
 
+from mmengine.config import DictAction
+
 from mmoanet.utils.experiment import (REPO_ROOT, evaluate_checkpoint,
                                       run_options, train_in_subprocess)
 
@@ -42,15 +44,28 @@ def parse_args():
     parser.add_argument('--config', default=CONFIG)
     parser.add_argument(
         '--max-iters', type=int, help='override the training budget')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='key=value overrides for training and testing, e.g. '
+        'model.panoptic_fusion_head.srm.kernel=3x3')
     return parser.parse_args()
 
 
 def run_seed(args, seed):
     work_dir = osp.join(args.work_dir, f'seed{seed}')
-    options = run_options(seed, args.max_iters)
+    options = run_options(seed, args.max_iters) + list(args.cfg_options)
     checkpoint = train_in_subprocess(args.config, work_dir, options)
-    metrics = evaluate_checkpoint(args.config, checkpoint,
-                                  osp.join(work_dir, 'test'))
+    test_options = dict(option.split('=', 1) for option in args.cfg_options)
+    metrics = evaluate_checkpoint(
+        args.config,
+        checkpoint,
+        osp.join(work_dir, 'test'),
+        cfg_options={
+            k: DictAction._parse_iterable(v)
+            for k, v in test_options.items()
+        } or None)
     return dict(seed=seed, checkpoint=checkpoint, metrics=metrics)
 
 
