@@ -87,33 +87,26 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=None,
+    # Type, instance source and test mode come from oanet_r50_fpn.py.
     dataset=dict(
-        _delete_=True,
-        type='CocoPanopticInstancesDataset',
         data_root=data_root,
         ann_file='annotations/panoptic_train.json',
         ins_ann_file='annotations/instances_train.json',
-        instance_source='instances',
         data_prefix=dict(img='train/', seg='annotations/panoptic_train/'),
         metainfo=SYNTHETIC_OCCLUSION_METAINFO,
         filter_cfg=dict(filter_empty_gt=False),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
     num_workers=1,
     persistent_workers=True,
     dataset=dict(
-        _delete_=True,
-        type='CocoPanopticInstancesDataset',
         data_root=data_root,
         ann_file='annotations/panoptic_val.json',
         ins_ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/', seg='annotations/panoptic_val/'),
         metainfo=SYNTHETIC_OCCLUSION_METAINFO,
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 panoptic_metric = dict(
     type='MultiOrderPanopticMetric',
