@@ -24,7 +24,7 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     keywords='computer vision, panoptic segmentation, mmdetection',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    packages=find_packages(include=('mmoanet', 'mmoanet.*')),
     include_package_data=True,
     python_requires='>=3.8',
     install_requires=read_requirements('requirements/runtime.txt') +

@@ -19,7 +19,10 @@ import subprocess
 import sys
 import time
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# tools.utils: helpers of the scripts, found from the folder above tools/.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tools.utils import REPO_ROOT
+
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_tiny_synthetic-occlusion.py')
 DATA_ARGS = dict(num_train=400, num_val=100, size=160, seed=0)
@@ -68,9 +71,9 @@ def make_data(data_root):
 def main():
     args = parse_args()
     os.chdir(REPO_ROOT)
-    from mmoanet.utils.experiment import (evaluate_checkpoint, order_table,
-                                          plot_loss_curve, run_options,
-                                          train_in_subprocess)
+    from tools.utils.experiment import (evaluate_checkpoint, order_table,
+                                        plot_loss_curve, run_options,
+                                        train_in_subprocess)
     if args.fresh and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)

@@ -12,6 +12,7 @@ SRM order and score order of the same predictions side by side.
 """
 import argparse
 import os.path as osp
+import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
@@ -20,10 +21,13 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
-from mmoanet.utils.launch import (EVAL_ALIASES, add_launch_args,
-                                  apply_work_dir, check_checkpoint_matches,
-                                  check_paths_exist, parse_launch_args,
-                                  prepare_cpu_distributed)
+from mmoanet.utils import check_checkpoint_matches
+
+# tools.utils: helpers of the scripts, found from the folder above tools/.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tools.utils.launch import (EVAL_ALIASES, add_launch_args, apply_work_dir,
+                                check_paths_exist, parse_launch_args,
+                                prepare_cpu_distributed)
 
 
 def parse_args(argv=None):

@@ -8,6 +8,7 @@ The flags are mmdet 3.x's, so commands carry over from mmdet unchanged.
 """
 import argparse
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config
@@ -15,9 +16,12 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
-from mmoanet.utils.launch import (add_launch_args, apply_work_dir,
-                                  check_paths_exist, find_resume_checkpoint,
-                                  parse_launch_args, prepare_cpu_distributed)
+
+# tools.utils: helpers of the scripts, found from the folder above tools/.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tools.utils.launch import (add_launch_args, apply_work_dir,
+                                check_paths_exist, find_resume_checkpoint,
+                                parse_launch_args, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):

@@ -34,7 +34,7 @@ from mmengine.runner import load_checkpoint
 # ``mmoanet`` (imported as the parent package) has registered its components
 # and the weights_only checkpoint loader before anything here runs.
 from ..evaluation.functional import fusion_ids_to_coco, id_to_rgb
-from ..utils.launch import check_checkpoint_matches
+from ..utils.checkpoint import check_checkpoint_matches
 
 #: Transforms that read ground truth; inference has none, so they go.
 ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadPanopticAnnotations',

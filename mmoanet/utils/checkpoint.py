@@ -29,7 +29,8 @@ from mmengine.runner import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'mmengine_checkpoint_globals',
-    'load_checkpoint_safely', 'register_safe_checkpoint_loader'
+    'load_checkpoint_safely', 'register_safe_checkpoint_loader',
+    'check_checkpoint_matches'
 ]
 
 # numpy dtypes whose classes appear in pickled HistoryBuffers and scalars.
@@ -152,3 +153,49 @@ def load_from_local_safely(
     """mmengine's loader for local paths (it logs the name after
     ``load_from_``: "Loads checkpoint by local_safely backend")."""
     return load_checkpoint_safely(filename, map_location)
+
+
+def check_checkpoint_matches(model: torch.nn.Module,
+                             checkpoint: str,
+                             min_fraction: float = 0.5) -> None:
+    """Refuse a checkpoint written for another model.
+
+    mmengine loads with ``strict=False`` and only logs the missing keys, so a
+    wrong checkpoint silently evaluates a randomly initialised model. We
+    require that at least ``min_fraction`` of the model's parameters are in
+    the checkpoint with the same shape.
+
+    Args:
+        model (nn.Module): the built model (a DDP wrapper is unwrapped).
+        checkpoint (str): path of the checkpoint.
+        min_fraction (float): share of the model's tensors that must match.
+
+    Raises:
+        ValueError: naming the file and giving examples of the mismatch.
+    """
+    model = getattr(model, 'module', model)
+    state = load_checkpoint_safely(checkpoint, map_location='cpu')
+    state = state.get('state_dict', state)
+    state = {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state.items()
+    }
+    expected = model.state_dict()
+    matched = [
+        k for k, v in expected.items()
+        if k in state and tuple(state[k].shape) == tuple(v.shape)
+    ]
+    if len(matched) >= min_fraction * len(expected):
+        return
+    missing = [k for k in expected if k not in state][:3]
+    wrong_shape = [
+        f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ][:3]
+    raise ValueError(
+        f'checkpoint {checkpoint} does not fit the model '
+        f'{type(model).__name__} of this config: only {len(matched)} of '
+        f'{len(expected)} tensors match (missing e.g. {missing}; wrong '
+        f'shape e.g. {wrong_shape}). Pass the checkpoint trained with this '
+        'config.')

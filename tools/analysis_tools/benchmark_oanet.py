@@ -54,7 +54,10 @@ from torch import nn
 
 import mmoanet  # noqa: F401  (registers OANet and its heads)
 
-REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+# tools.utils: helpers of the scripts, found from the checkout's root.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.utils import REPO_ROOT
+
 OANET_CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet', 'oanet_r50_fpn.py')
 MMDET_CONFIG = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
 NUM_THINGS, NUM_STUFF = 80, 53

@@ -45,8 +45,7 @@ from mmoanet.evaluation.functional import (PanopticStats, id_to_rgb,
                                            load_panoptic_png,
                                            panoptic_stats_single,
                                            pq_compute_files, pq_summary)
-from mmoanet.evaluation.functional.random_panoptic import \
-    write_random_panoptic_set
+from mmoanet.testing import write_random_panoptic_set
 
 TOLERANCE = 1e-9
 GROUPS = ('All', 'Things', 'Stuff')

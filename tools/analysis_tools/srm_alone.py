@@ -19,6 +19,7 @@ It also prints what ranking by class alone achieves: each class's mean
 import argparse
 import json
 import os.path as osp
+import sys
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -32,7 +33,10 @@ from pycocotools.coco import COCO
 
 import mmoanet  # noqa: F401
 from mmoanet.evaluation.functional import rgb_to_id
-from mmoanet.utils.experiment import REPO_ROOT
+
+# tools.utils: helpers of the scripts, found from the checkout's root.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.utils import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_tiny_synthetic-occlusion.py')

@@ -18,11 +18,14 @@ import json
 import os
 import os.path as osp
 import statistics
+import sys
 
 from mmengine.config import DictAction
 
-from mmoanet.utils.experiment import (REPO_ROOT, evaluate_checkpoint,
-                                      run_options, train_in_subprocess)
+# tools.utils: helpers of the scripts, found from the checkout's root.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.utils.experiment import (REPO_ROOT, evaluate_checkpoint,
+                                    run_options, train_in_subprocess)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_tiny_synthetic-occlusion.py')

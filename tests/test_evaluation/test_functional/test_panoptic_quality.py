@@ -15,8 +15,8 @@ from mmoanet.evaluation.functional import (PanopticStats, id_to_rgb,
                                            panoptic_stats_single, pq_average,
                                            pq_compute_files, pq_summary,
                                            rgb_to_id)
-from mmoanet.evaluation.functional.random_panoptic import (
-    random_categories, random_panoptic_pair, write_random_panoptic_set)
+from mmoanet.testing import (random_categories, random_panoptic_pair,
+                             write_random_panoptic_set)
 from tests.utils import SAMPLE_DIR
 
 CATEGORIES = {

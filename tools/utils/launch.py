@@ -1,6 +1,7 @@
 """Shared set-up of ``tools/train.py`` and ``tools/test.py``.
 
-Kept in the package so the tools stay short and the behaviour is tested.
+Command-line helpers only the scripts under ``tools/`` use; the runtime
+package ``mmoanet`` does not import them.
 """
 import argparse
 import glob
@@ -16,8 +17,8 @@ from mmengine.config import Config, ConfigDict, DictAction
 
 __all__ = [
     'add_launch_args', 'parse_launch_args', 'prepare_cpu_distributed',
-    'apply_work_dir', 'check_paths_exist', 'check_checkpoint_matches',
-    'find_resume_checkpoint', 'EVAL_ALIASES'
+    'apply_work_dir', 'check_paths_exist', 'find_resume_checkpoint',
+    'EVAL_ALIASES'
 ]
 
 # mmdet 2.x users type `--eval pq`; mmdet 3.x configures evaluators instead.
@@ -118,53 +119,6 @@ def check_paths_exist(cfg: Config, loader_keys: Sequence[str]) -> None:
                     f'--cfg-options {key}.dataset.{field}=..., or (for '
                     'the synthetic set) run tools/dataset_converters/'
                     'make_synthetic_occlusion.py first.')
-
-
-def check_checkpoint_matches(model: torch.nn.Module,
-                             checkpoint: str,
-                             min_fraction: float = 0.5) -> None:
-    """Refuse a checkpoint written for another model.
-
-    mmengine loads with ``strict=False`` and only logs the missing keys, so a
-    wrong checkpoint silently evaluates a randomly initialised model. We
-    require that at least ``min_fraction`` of the model's parameters are in
-    the checkpoint with the same shape.
-
-    Args:
-        model (nn.Module): the built model (a DDP wrapper is unwrapped).
-        checkpoint (str): path of the checkpoint.
-        min_fraction (float): share of the model's tensors that must match.
-
-    Raises:
-        ValueError: naming the file and giving examples of the mismatch.
-    """
-    from .checkpoint import load_checkpoint_safely
-    model = getattr(model, 'module', model)
-    state = load_checkpoint_safely(checkpoint, map_location='cpu')
-    state = state.get('state_dict', state)
-    state = {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state.items()
-    }
-    expected = model.state_dict()
-    matched = [
-        k for k, v in expected.items()
-        if k in state and tuple(state[k].shape) == tuple(v.shape)
-    ]
-    if len(matched) >= min_fraction * len(expected):
-        return
-    missing = [k for k in expected if k not in state][:3]
-    wrong_shape = [
-        f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ][:3]
-    raise ValueError(
-        f'checkpoint {checkpoint} does not fit the model '
-        f'{type(model).__name__} of this config: only {len(matched)} of '
-        f'{len(expected)} tensors match (missing e.g. {missing}; wrong '
-        f'shape e.g. {wrong_shape}). Pass the checkpoint trained with this '
-        'config.')
 
 
 def _is_complete_checkpoint(path: str) -> bool:

@@ -1,6 +1,10 @@
 """Train-then-evaluate helpers shared by ``tools/demo.py`` and
 ``tools/analysis_tools/srm_evidence.py``.
 
+They live beside the scripts (not in the ``mmoanet`` package) because they
+run ``tools/train.py`` of this checkout and resolve the configs' relative
+data paths against it.
+
 Training runs ``tools/train.py`` in a child process (its log streams to the
 terminal, and a killed run resumes); evaluation builds a Runner in this
 process so the metrics come back as a dict.
@@ -15,14 +19,13 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from . import REPO_ROOT
 from .launch import find_resume_checkpoint
 
 __all__ = [
-    'REPO_ROOT', 'train_in_subprocess', 'evaluate_checkpoint', 'order_table',
-    'plot_loss_curve'
+    'REPO_ROOT', 'run_options', 'train_in_subprocess', 'evaluate_checkpoint',
+    'order_table', 'plot_loss_curve'
 ]
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 # (label, metric key of the primary order's PQ table without prefix)
 _PQ_ROWS = [('PQ', 'PQ'), ('SQ', 'SQ'), ('RQ', 'RQ'), ('PQ things', 'PQ_th'),

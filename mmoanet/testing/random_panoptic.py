@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
-from .panoptic_io import id_to_rgb
+from ..evaluation.functional.panoptic_io import id_to_rgb
 
 THING_IDS = tuple(range(1, 13))
 STUFF_IDS = tuple(range(20, 28))
