@@ -112,8 +112,12 @@ def init_model(config: Union[str, Path, Config],
             if not osp.isfile(checkpoint):
                 raise FileNotFoundError(f'checkpoint {checkpoint} not found')
             # mmengine loads with strict=False: refuse a foreign checkpoint
-            # instead of predicting with random weights.
-            check_checkpoint_matches(model, checkpoint)
+            # instead of predicting with random weights (unless the config
+            # sets allow_partial_load=True).
+            check_checkpoint_matches(
+                model,
+                checkpoint,
+                allow_partial=config.get('allow_partial_load', False))
         loaded = load_checkpoint(model, checkpoint, map_location='cpu')
         saved_meta = loaded.get('meta', {}).get('dataset_meta')
         if saved_meta:
