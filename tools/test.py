@@ -62,8 +62,38 @@ def parse_args(argv=None):
         help='save painted predictions under work_dir/timestamp/show_dir')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='--show interval (s)')
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='evaluate even if the checkpoint lacks tensors of the model or '
+        'holds them at other shapes (they keep their initial values; every '
+        'such key goes to the log file). Without it such a checkpoint is '
+        'refused. Config key: allow_partial_load=True')
     add_launch_args(parser)
-    return parse_launch_args(parser, argv)
+    args = parse_launch_args(parser, argv)
+    check_args(parser, args)
+    return args
+
+
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse bad flag values before a config, model or checkpoint is read.
+
+    ``parser.error`` prints the usage and the reason and exits with code 2.
+    """
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out {args.out}: must end with .pkl (a pickle of '
+                     'the predictions); for COCO panoptic JSON and PNGs use '
+                     '--format-only --outfile-prefix PREFIX')
+    unknown = [name for name in args.eval or () if name not in EVAL_ALIASES]
+    if unknown:
+        parser.error(f'--eval {" ".join(unknown)}: unsupported; use one of '
+                     f'{sorted(set(EVAL_ALIASES))}')
+    if args.format_only and not args.outfile_prefix:
+        parser.error('--format-only needs --outfile-prefix')
+    if not osp.isfile(args.config):
+        parser.error(f'config {args.config} not found')
+    if not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint} not found')
 
 
 def configure_evaluator(cfg: Config, args) -> None:
@@ -82,11 +112,7 @@ def configure_evaluator(cfg: Config, args) -> None:
         (i
          for i, e in enumerate(evaluators) if e.get('type') in panoptic_types),
         None)
-    if args.eval:
-        unknown = [name for name in args.eval if name not in EVAL_ALIASES]
-        if unknown:
-            raise ValueError(f'--eval {" ".join(unknown)}: unsupported; '
-                             f'use one of {sorted(set(EVAL_ALIASES))}')
+    if args.eval:  # names checked by check_args
         metric_type = EVAL_ALIASES[args.eval[0]]
         old = evaluators[index] if index is not None else {}
         if old.get('type') != metric_type:
@@ -107,8 +133,6 @@ def configure_evaluator(cfg: Config, args) -> None:
     if args.eval_options:
         panoptic.update(args.eval_options)
     if args.format_only:
-        if not args.outfile_prefix:
-            raise ValueError('--format-only needs --outfile-prefix')
         panoptic.update(format_only=True, outfile_prefix=args.outfile_prefix)
         evaluators = [panoptic]
     cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
@@ -120,9 +144,9 @@ def build_config(args) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     apply_work_dir(cfg, args.config, args.work_dir)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
     cfg.load_from = args.checkpoint
+    if args.allow_partial_load:
+        cfg.allow_partial_load = True
     configure_evaluator(cfg, args)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -138,10 +162,14 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    check_checkpoint_matches(runner.model, args.checkpoint)
+    # mmengine loads non-strictly: refuse a checkpoint of another model
+    # unless a partial load was asked for (then the keys go to the log).
+    check_checkpoint_matches(
+        runner.model,
+        args.checkpoint,
+        allow_partial=cfg.get('allow_partial_load', False),
+        logger=runner.logger)
     if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out {args.out}: must end with .pkl')
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     return runner.test()

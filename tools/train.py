@@ -16,6 +16,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
+from mmoanet.utils import check_checkpoint_matches
 
 # tools.utils: helpers of the scripts, found from the folder above tools/.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -42,7 +43,13 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or from the latest one in '
         'the work dir when no path is given')
     add_launch_args(parser)
-    return parse_launch_args(parser, argv)
+    args = parse_launch_args(parser, argv)
+    # Bad paths stop here, before the config's model or data are built.
+    if not osp.isfile(args.config):
+        parser.error(f'config {args.config} not found')
+    if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
+        parser.error(f'--resume {args.resume}: no such checkpoint')
+    return args
 
 
 def build_config(args) -> Config:
@@ -52,6 +59,11 @@ def build_config(args) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     apply_work_dir(cfg, args.config, args.work_dir)
+    load_from = cfg.get('load_from')
+    if load_from and '://' not in load_from and not osp.isfile(load_from):
+        raise FileNotFoundError(
+            f'load_from {load_from}: no such checkpoint (set in '
+            f'{args.config} or by --cfg-options load_from=...)')
     if args.amp:
         if not torch.cuda.is_available():
             raise RuntimeError('--amp needs a CUDA GPU: mmengine\'s '
@@ -70,9 +82,6 @@ def build_config(args) -> Config:
         cfg.resume = checkpoint is not None
         cfg.load_from = checkpoint
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(
-                f'--resume {args.resume}: no such checkpoint')
         cfg.resume = True
         cfg.load_from = args.resume
     check_paths_exist(cfg, ('train_dataloader', 'val_dataloader'))
@@ -87,6 +96,19 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    load_from = cfg.get('load_from')
+    if load_from and '://' not in load_from:
+        # mmengine loads non-strictly and prints the mismatch to the console
+        # only. A warm start (load_from without resume) may come from
+        # another architecture: every skipped or missing key goes to the
+        # log file. A checkpoint to resume from must fit the model, unless
+        # the config sets allow_partial_load=True.
+        check_checkpoint_matches(
+            runner.model,
+            load_from,
+            allow_partial=(not cfg.get('resume', False)
+                           or cfg.get('allow_partial_load', False)),
+            logger=runner.logger)
     runner.train()
 
 

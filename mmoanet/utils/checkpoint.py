@@ -14,21 +14,32 @@ executed, with an error that names the file and the offending type.
 
 ``register_safe_checkpoint_loader()`` installs :func:`load_checkpoint_safely`
 as mmengine's loader for local paths, so every checkpoint mmengine reads from
-disk goes through it. ``import mmoanet`` calls it.
+disk goes through it. ``import mmoanet`` calls it. A file that cannot be read
+at all (truncated by a killed job, say) raises
+:class:`CorruptCheckpointError` naming it.
+
+mmengine then loads weights with ``strict=False`` and prints what did not
+fit to the console only. :func:`check_checkpoint_matches` compares a
+checkpoint with a model first: for evaluation and inference any missing
+tensor or shape mismatch is refused (a half-random model would be scored
+without a word), unless a partial load is asked for; for warm starts every
+skipped or missing key is written to the run's log file.
 """
 import collections
+import logging
 import os.path as osp
 import pickle
 import re
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner import CheckpointLoader
 
 __all__ = [
-    'UnsafeCheckpointError', 'mmengine_checkpoint_globals',
+    'UnsafeCheckpointError', 'CorruptCheckpointError',
+    'CheckpointMismatchError', 'mmengine_checkpoint_globals',
     'load_checkpoint_safely', 'register_safe_checkpoint_loader',
     'check_checkpoint_matches'
 ]
@@ -41,6 +52,18 @@ _NUMPY_DTYPE_NAMES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8',
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds a pickled object outside the allowed types."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file cannot be read: truncated, damaged or no checkpoint.
+
+    A ``RuntimeError``, as torch's own error for a damaged archive is.
+    """
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint lacks tensors of the model or holds them at other
+    shapes."""
 
 
 def _numpy_core():
@@ -118,6 +141,8 @@ def load_checkpoint_safely(
         UnsafeCheckpointError: the file pickles a type that is not a weight
             or one of :func:`mmengine_checkpoint_globals`. Nothing in the file
             is executed.
+        CorruptCheckpointError: the file cannot be read (truncated,
+            damaged, not a checkpoint); the message names it.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -128,6 +153,10 @@ def load_checkpoint_safely(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         found = _GLOBAL_IN_MESSAGE.search(str(error))
+        if found is None and 'Weights only load failed' not in str(error):
+            # A cut pickle stream ("pickle data was truncated"), not a
+            # refused type.
+            raise _corrupt(filename, error) from error
         offending = found.group(1) if found else 'an unsupported object'
         raise UnsafeCheckpointError(
             f'refusing to load checkpoint {filename}: it contains the '
@@ -135,6 +164,18 @@ def load_checkpoint_safely(
             'of the types mmengine checkpoints hold. Nothing from the file '
             'was executed. Load it only if you trust its origin, and then '
             'convert it to a plain state dict.') from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        # torch: "PytorchStreamReader failed reading zip archive: failed
+        # finding central directory" and kin; none of them names the file.
+        raise _corrupt(filename, error) from error
+
+
+def _corrupt(filename: str, error: Exception) -> CorruptCheckpointError:
+    return CorruptCheckpointError(
+        f'checkpoint {filename} cannot be read ({type(error).__name__}: '
+        f'{str(error).strip().splitlines()[0] if str(error) else ""}); it is '
+        'truncated (a job killed while saving?), damaged or not a PyTorch '
+        'checkpoint')
 
 
 def register_safe_checkpoint_loader() -> None:
@@ -155,47 +196,118 @@ def load_from_local_safely(
     return load_checkpoint_safely(filename, map_location)
 
 
-def check_checkpoint_matches(model: torch.nn.Module,
-                             checkpoint: str,
-                             min_fraction: float = 0.5) -> None:
-    """Refuse a checkpoint written for another model.
+#: How many keys an error message names; the log gets all of them.
+NUM_KEYS_SHOWN = 5
 
-    mmengine loads with ``strict=False`` and only logs the missing keys, so a
-    wrong checkpoint silently evaluates a randomly initialised model. We
-    require that at least ``min_fraction`` of the model's parameters are in
-    the checkpoint with the same shape.
+
+def _state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """Model weights of a checkpoint, keys as the bare model names them.
+
+    mmengine loads ``checkpoint['state_dict']`` (or the dict itself) after
+    removing a ``module.`` prefix left by a DDP wrapper; the same here.
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    return {re.sub(r'^module\.', '', key): value
+            for key, value in state.items()}
+
+
+def check_checkpoint_matches(
+        model: torch.nn.Module,
+        checkpoint: Union[str, dict],
+        allow_partial: bool = False,
+        logger: Union[str, logging.Logger] = 'current',
+        source: Optional[str] = None) -> Dict[str, list]:
+    """Compare a checkpoint with a model before mmengine loads it.
+
+    mmengine loads weights with ``strict=False`` and prints what did not fit
+    to the console only, so a checkpoint of another model (5 thing classes
+    instead of 6, another SRM kernel, a narrower FPN) is evaluated as a
+    partly random model without a word. Here every tensor of the model must
+    be in the checkpoint with the same shape (BatchNorm's
+    ``num_batches_tracked`` excepted, as in mmengine); extra tensors of the
+    checkpoint are only logged.
+
+    With ``allow_partial=True`` (a warm start from another architecture,
+    or ``--allow-partial-load`` / the config key ``allow_partial_load``)
+    nothing is refused, and every missing or skipped key is written to
+    ``logger``, which by default is mmengine's current logger: inside a
+    Runner that is the log file of the work dir, not only the console.
 
     Args:
-        model (nn.Module): the built model (a DDP wrapper is unwrapped).
-        checkpoint (str): path of the checkpoint.
-        min_fraction (float): share of the model's tensors that must match.
+        model (nn.Module): The built model (a DDP wrapper is unwrapped).
+        checkpoint (str | dict): Path of a local checkpoint, or a loaded one.
+        allow_partial (bool): Log instead of raising. Defaults to False.
+        logger (str | logging.Logger): Where the key lists go, as for
+            :func:`mmengine.logging.print_log`. Defaults to 'current'.
+        source (str, optional): Name of a loaded checkpoint in messages.
+            Defaults to the path, or 'the checkpoint'.
+
+    Returns:
+        dict[str, list]: ``missing`` (model keys absent from the
+        checkpoint), ``wrong_shape`` (``(key, checkpoint_shape,
+        model_shape)``) and ``unexpected`` (checkpoint keys the model lacks).
 
     Raises:
-        ValueError: naming the file and giving examples of the mismatch.
+        CheckpointMismatchError: A model tensor is missing or has another
+            shape, and ``allow_partial`` is False. The message names the
+            file, the counts and the first keys with both shapes.
     """
     model = getattr(model, 'module', model)
-    state = load_checkpoint_safely(checkpoint, map_location='cpu')
-    state = state.get('state_dict', state)
-    state = {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state.items()
-    }
+    if isinstance(checkpoint, str):
+        source = source or checkpoint
+        checkpoint = load_checkpoint_safely(checkpoint, map_location='cpu')
+    source = source or 'the checkpoint'
+    state = _state_dict_of(checkpoint)
     expected = model.state_dict()
-    matched = [
-        k for k, v in expected.items()
-        if k in state and tuple(state[k].shape) == tuple(v.shape)
+    missing = [
+        key for key in expected
+        if key not in state and not key.endswith('num_batches_tracked')
     ]
-    if len(matched) >= min_fraction * len(expected):
-        return
-    missing = [k for k in expected if k not in state][:3]
-    wrong_shape = [
-        f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ][:3]
-    raise ValueError(
-        f'checkpoint {checkpoint} does not fit the model '
-        f'{type(model).__name__} of this config: only {len(matched)} of '
-        f'{len(expected)} tensors match (missing e.g. {missing}; wrong '
-        f'shape e.g. {wrong_shape}). Pass the checkpoint trained with this '
-        'config.')
+    wrong_shape = [(key, tuple(state[key].shape), tuple(value.shape))
+                   for key, value in expected.items()
+                   if key in state and hasattr(state[key], 'shape')
+                   and tuple(state[key].shape) != tuple(value.shape)]
+    unexpected = [key for key in state if key not in expected]
+    report = dict(
+        missing=missing, wrong_shape=wrong_shape, unexpected=unexpected)
+    name = type(model).__name__
+    if unexpected:
+        print_log(
+            f'{source}: {len(unexpected)} tensors of the checkpoint are not '
+            f'in the model {name} and are ignored:\n' +
+            '\n'.join(f'  {key}' for key in unexpected),
+            logger=logger,
+            level=logging.WARNING)
+    if not missing and not wrong_shape:
+        return report
+    if not allow_partial:
+        shown_missing = ', '.join(missing[:NUM_KEYS_SHOWN])
+        shown_shapes = ', '.join(
+            f'{key} (checkpoint {ckpt_shape}, model {model_shape})'
+            for key, ckpt_shape, model_shape in wrong_shape[:NUM_KEYS_SHOWN])
+        problems = []
+        if wrong_shape:
+            problems.append(f'{len(wrong_shape)} have another shape, e.g. '
+                            f'{shown_shapes}')
+        if missing:
+            problems.append(f'{len(missing)} are missing from it, e.g. '
+                            f'{shown_missing}')
+        raise CheckpointMismatchError(
+            f'checkpoint {source} does not fit the model {name} of this '
+            f'config: of its {len(expected)} tensors, '
+            f'{"; ".join(problems)}. Pass the checkpoint trained with this '
+            'config; to load only the matching tensors anyway, use '
+            '--allow-partial-load (tools/test.py, tools/inference.py) or '
+            'the config key allow_partial_load=True.')
+    lines = [
+        f'{source}: partial load into {name}: {len(wrong_shape)} tensors '
+        f'skipped for their shape and {len(missing)} missing from the '
+        f'checkpoint (of {len(expected)}); they keep their initial values.'
+    ]
+    lines += [
+        f'  skipped {key}: checkpoint {ckpt_shape}, model {model_shape}'
+        for key, ckpt_shape, model_shape in wrong_shape
+    ]
+    lines += [f'  missing {key}' for key in missing]
+    print_log('\n'.join(lines), logger=logger, level=logging.WARNING)
+    return report
