@@ -4,6 +4,7 @@ import filecmp
 import importlib.util
 import io
 import json
+import os
 import os.path as osp
 import sys
 
@@ -18,6 +19,7 @@ from panopticapi.evaluation import pq_compute
 
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
                               generate_synthetic_occlusion, overlap_statistics)
+from mmoanet.datasets.synthetic_occlusion import coco_like_mask
 
 
 def load_json(root: str, name: str) -> dict:
@@ -243,3 +245,219 @@ def test_ground_truth_through_dataset_is_pq_100(synthetic_root, metric_type):
         results = metric.compute_metrics(metric.results)
     for key in ('PQ', 'PQ_th', 'PQ_st'):
         assert results[key] == pytest.approx(100.0)
+
+
+@pytest.fixture(scope='module')
+def styled_roots(tmp_path_factory) -> dict:
+    """The same 8 + 3 scenes in each annotation style; do not modify."""
+    roots = {}
+    for style in ('amodal', 'coco', 'panoptic'):
+        root = tmp_path_factory.mktemp(f'style_{style}')
+        generate_synthetic_occlusion(
+            str(root),
+            num_train=8,
+            num_val=3,
+            size=97,
+            seed=5,
+            ann_style=style)
+        roots[style] = str(root)
+    return roots
+
+
+def decode_instances(root: str, split: str) -> dict:
+    """Instance id -> (bool mask, panoptic segment id)."""
+    instances = load_json(root, f'instances_{split}.json')
+    return {
+        ann['id']: (mask_utils.decode(ann['segmentation']).astype(bool),
+                    ann['panoptic_segment_id'])
+        for ann in instances['annotations']
+    }
+
+
+def test_coco_like_mask_fills_holes_and_keeps_a_band():
+    amodal = np.zeros((30, 30), bool)
+    amodal[5:25, 5:25] = True
+    # An occluder inside the outline (a tie on a shirt): the hole is filled.
+    inside = np.zeros_like(amodal)
+    inside[12:16, 12:16] = True
+    assert (coco_like_mask(amodal, amodal & ~inside, band=0) == amodal).all()
+    # An occluder across the right edge: only a band of 2 px under it.
+    edge = np.zeros_like(amodal)
+    edge[:, 15:] = True
+    visible = amodal & ~edge
+    mask = coco_like_mask(amodal, visible, band=2)
+    assert not (visible & ~mask).any() and not (mask & ~amodal).any()
+    hidden_columns = np.nonzero(mask[10] & edge[10])[0]
+    assert hidden_columns.tolist() == [15, 16]
+    assert (coco_like_mask(amodal, visible, band=0) == visible).all()
+
+
+def test_styles_share_images_png_and_overlaps(styled_roots):
+    amodal = styled_roots['amodal']
+    for style in ('coco', 'panoptic'):
+        for sub in ('val', 'annotations/panoptic_val'):
+            names = sorted(os.listdir(osp.join(amodal, sub)))
+            _, mismatch, errors = filecmp.cmpfiles(
+                osp.join(amodal, sub),
+                osp.join(styled_roots[style], sub),
+                names,
+                shallow=False)
+            assert names and not mismatch and not errors
+        for name in ('panoptic_val.json', 'overlaps_val.json'):
+            ours = load_json(styled_roots[style], name)
+            theirs = load_json(amodal, name)
+            assert ours['info'].pop('ann_style') == style
+            theirs['info'].pop('ann_style')
+            assert ours == theirs
+    assert not osp.exists(
+        osp.join(styled_roots['panoptic'], 'annotations',
+                 'instances_train.json'))
+    stats = overlap_statistics(styled_roots['panoptic'], 'train')
+    assert stats == overlap_statistics(amodal, 'train')
+    assert stats['num_pairs'] > 0
+
+
+@pytest.mark.parametrize('split', ['train', 'val'])
+def test_coco_style_overlaps_only_partly(styled_roots, split):
+    amodal = decode_instances(styled_roots['amodal'], split)
+    coco = decode_instances(styled_roots['coco'], split)
+    assert amodal.keys() == coco.keys()
+    overlaps = load_json(styled_roots['amodal'], f'overlaps_{split}.json')
+    pngs = osp.join(styled_roots['coco'], 'annotations', f'panoptic_{split}')
+    amodal_shared = coco_shared = 0
+    for image in overlaps['images']:
+        ids = read_ids(osp.join(pngs, image['file_name'][:-4] + '.png'))
+        for ann_id in {
+                p[k]
+                for p in image['pairs']
+                for k in ('top_id', 'bottom_id')
+        }:
+            full, segment_id = amodal[ann_id]
+            mask, _ = coco[ann_id]
+            visible = ids == segment_id
+            assert not (visible & ~mask).any() and not (mask & ~full).any()
+        for pair in image['pairs']:
+            top, bottom = pair['top_id'], pair['bottom_id']
+            amodal_shared += int((amodal[top][0] & amodal[bottom][0]).sum())
+            coco_shared += int((coco[top][0] & coco[bottom][0]).sum())
+    assert 0 < coco_shared < amodal_shared
+
+
+def test_overlaps_name_panoptic_segments(styled_roots):
+    root = styled_roots['panoptic']
+    panoptic = load_json(root, 'panoptic_train.json')
+    overlaps = load_json(root, 'overlaps_train.json')
+    by_image = {a['image_id']: a for a in panoptic['annotations']}
+    for image in overlaps['images']:
+        annotation = by_image[image['image_id']]
+        segments = {s['id']: s for s in annotation['segments_info']}
+        ids = read_ids(
+            osp.join(root, 'annotations', 'panoptic_train',
+                     annotation['file_name']))
+        for pair in image['pairs']:
+            top = segments[pair['top_segment_id']]
+            bottom = segments[pair['bottom_segment_id']]
+            assert top['category_id'] == pair['top_category_id']
+            assert bottom['category_id'] == pair['bottom_category_id']
+            overlap = mask_utils.decode(pair['overlap_rle']).astype(bool)
+            assert overlap.sum() == pair['overlap_area'] > 0
+            assert not (ids[overlap] == bottom['id']).any()
+            assert pair['top_area'] >= (ids == top['id']).sum()
+
+
+def test_panoptic_style_replaces_an_old_instances_file(tmp_path):
+    generate_synthetic_occlusion(
+        str(tmp_path), num_train=2, num_val=1, size=64, seed=0)
+    assert osp.exists(tmp_path / 'annotations' / 'instances_val.json')
+    generate_synthetic_occlusion(
+        str(tmp_path),
+        num_train=2,
+        num_val=1,
+        size=64,
+        seed=0,
+        ann_style='panoptic')
+    assert not osp.exists(tmp_path / 'annotations' / 'instances_val.json')
+    with pytest.raises(ValueError, match='ann_style'):
+        generate_synthetic_occlusion(str(tmp_path), ann_style='modal')
+    with pytest.raises(ValueError, match='overlap_image_share'):
+        generate_synthetic_occlusion(str(tmp_path), overlap_image_share=1.5)
+
+
+def test_scene_settings(tmp_path):
+
+    def stats(name, **settings):
+        root = str(tmp_path / name)
+        generate_synthetic_occlusion(
+            root, num_train=24, num_val=0, size=97, seed=1, **settings)
+        panoptic = load_json(root, 'panoptic_train.json')
+        areas = [
+            s['area'] for a in panoptic['annotations']
+            for s in a['segments_info'] if s['category_id'] < 20
+        ]
+        return overlap_statistics(root, 'train'), float(np.mean(areas))
+
+    default, default_area = stats('default')
+    apart, _ = stats('apart', overlap_image_share=0.0)
+    assert apart['num_pairs'] == 0 and default['num_pairs'] > 0
+    half, _ = stats('half', overlap_image_share=0.5)
+    assert 0 < half['images_with_overlap'] < default['images_with_overlap']
+    spread, _ = stats('spread', on_top_prob=0.0)
+    assert spread['pairs_per_image'] < default['pairs_per_image']
+    _, small_area = stats('small', thing_scale=0.6)
+    assert small_area < 0.6 * default_area
+
+
+@pytest.mark.parametrize('style,instance_source', [('coco', 'instances'),
+                                                   ('panoptic', 'panoptic')])
+def test_dataset_loads_each_style(styled_roots, style, instance_source):
+    root = styled_roots[style]
+    ins_ann_file = ('annotations/instances_train.json'
+                    if style != 'panoptic' else None)
+    dataset = DATASETS.build(
+        dict(
+            type='CocoPanopticInstancesDataset',
+            data_root=root,
+            ann_file='annotations/panoptic_train.json',
+            ins_ann_file=ins_ann_file,
+            instance_source=instance_source,
+            data_prefix=dict(img='train/', seg='annotations/panoptic_train/'),
+            metainfo=SYNTHETIC_OCCLUSION_METAINFO,
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadPanopticInstanceAnnotations')
+            ]))
+    overlapping = 0
+    for index in range(len(dataset)):
+        data = dataset[index]
+        masks = data['gt_masks'].masks.astype(bool)
+        assert len(masks) == len(data['gt_bboxes_labels']) > 0
+        overlapping += int((masks.sum(0) > 1).any())
+    if style == 'coco':
+        assert overlapping > 0
+    else:
+        assert overlapping == 0
+
+
+def test_cli_styles(tmp_path):
+    script = osp.join(
+        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
+        'make_synthetic_occlusion.py')
+    spec = importlib.util.spec_from_file_location('make_synthetic', script)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / 'set'
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        cli.main([
+            '--out',
+            str(out), '--num-train', '4', '--num-val', '2', '--size', '64',
+            '--ann-style', 'panoptic', '--thing-scale', '0.8', '--on-top-prob',
+            '0.5', '--overlap-image-share', '0.5', '--num-things', '2', '5'
+        ])
+    assert 'val: num_images=2' in printed.getvalue()
+    assert not osp.exists(out / 'annotations' / 'instances_val.json')
+    assert load_json(str(out),
+                     'panoptic_val.json')['info']['ann_style'] == 'panoptic'
+    with pytest.raises(SystemExit):
+        with contextlib.redirect_stderr(io.StringIO()):
+            cli.main(['--num-things', '5', '5'])

@@ -5,14 +5,30 @@ Example::
     python tools/dataset_converters/make_synthetic_occlusion.py \
         --out data/synthetic_occlusion --num-train 200 --num-val 50 \
         --size 160 --seed 0
+
+Annotation styles and scene settings (see
+``mmoanet/datasets/synthetic_occlusion/coco_writer.py``)::
+
+    # COCO-like instance masks that overlap only partly
+    python tools/dataset_converters/make_synthetic_occlusion.py \
+        --out data/synthetic_occlusion_coco --ann-style coco
+    # panoptic PNG + JSON only (configs: instance_source='panoptic')
+    python tools/dataset_converters/make_synthetic_occlusion.py \
+        --out data/synthetic_occlusion_panoptic --ann-style panoptic
+    # half the images without overlaps, smaller things
+    python tools/dataset_converters/make_synthetic_occlusion.py \
+        --out data/synthetic_occlusion_sparse --overlap-image-share 0.5 \
+        --thing-scale 0.7
 """
 import argparse
+from typing import Optional, Sequence
 
-from mmoanet.datasets.synthetic_occlusion import (generate_synthetic_occlusion,
+from mmoanet.datasets.synthetic_occlusion import (ANN_STYLES,
+                                                  generate_synthetic_occlusion,
                                                   overlap_statistics)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         description='Generate synthetic occlusion scenes (COCO panoptic '
@@ -34,20 +50,66 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=20,
         help='things with fewer visible pixels are removed')
-    return parser.parse_args()
+    parser.add_argument(
+        '--ann-style',
+        choices=ANN_STYLES,
+        default='amodal',
+        help='instance masks: amodal (full objects, overlapping), coco '
+        '(visible part + filled holes + a band across occluder edges, '
+        'overlapping partly) or panoptic (no instances file)')
+    parser.add_argument(
+        '--coco-band',
+        type=int,
+        default=3,
+        help='--ann-style coco: pixels a mask reaches across an occluder')
+    parser.add_argument(
+        '--on-top-prob',
+        type=float,
+        default=0.8,
+        help='chance that a thing is centred on a lower one (more '
+        'overlapping pairs when higher)')
+    parser.add_argument(
+        '--overlap-image-share',
+        type=float,
+        default=1.0,
+        help='share of images whose things may overlap; the others have '
+        'things placed apart')
+    parser.add_argument(
+        '--thing-scale',
+        type=float,
+        default=1.0,
+        help='factor on all thing sizes (object size range)')
+    parser.add_argument(
+        '--num-things',
+        type=int,
+        nargs=2,
+        default=(3, 7),
+        metavar=('MIN', 'MAX'),
+        help='things sampled per image, MAX excluded, before hidden ones '
+        'are removed')
+    args = parser.parse_args(argv)
+    if args.num_things[0] >= args.num_things[1]:
+        parser.error('--num-things: MIN must be below MAX')
+    return args
 
 
-def main() -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     """Generate both splits and print their overlap statistics."""
-    args = parse_args()
+    args = parse_args(argv)
     generate_synthetic_occlusion(
         args.out,
         num_train=args.num_train,
         num_val=args.num_val,
         size=args.size,
         seed=args.seed,
+        ann_style=args.ann_style,
+        coco_band=args.coco_band,
+        overlap_image_share=args.overlap_image_share,
         depth_noise=args.depth_noise,
-        min_visible_area=args.min_visible_area)
+        min_visible_area=args.min_visible_area,
+        on_top_prob=args.on_top_prob,
+        thing_scale=args.thing_scale,
+        num_things=tuple(args.num_things))
     for split in ('train', 'val'):
         stats = overlap_statistics(args.out, split)
         summary = ', '.join(f'{key}={value:.3g}'

@@ -8,12 +8,14 @@ rule and :mod:`.coco_writer` for the files). Colours and shapes are strong,
 texture noise modest, so a ResNet-18 trained from scratch learns them in
 minutes. Generation is deterministic from the seed.
 """
-from .coco_writer import generate_synthetic_occlusion, overlap_statistics
+from .coco_writer import (ANN_STYLES, generate_synthetic_occlusion,
+                          overlap_statistics)
 from .scene import (STUFF_SPECS, SYNTHETIC_OCCLUSION_METAINFO, THING_SPECS,
-                    Scene, SceneObject, StuffSpec, ThingSpec, make_scene)
+                    Scene, SceneObject, StuffSpec, ThingSpec, coco_like_mask,
+                    make_scene)
 
 __all__ = [
-    'SYNTHETIC_OCCLUSION_METAINFO', 'STUFF_SPECS', 'THING_SPECS', 'Scene',
-    'SceneObject', 'StuffSpec', 'ThingSpec', 'generate_synthetic_occlusion',
-    'make_scene', 'overlap_statistics'
+    'ANN_STYLES', 'SYNTHETIC_OCCLUSION_METAINFO', 'STUFF_SPECS', 'THING_SPECS',
+    'Scene', 'SceneObject', 'StuffSpec', 'ThingSpec', 'coco_like_mask',
+    'generate_synthetic_occlusion', 'make_scene', 'overlap_statistics'
 ]

@@ -5,8 +5,25 @@ Layout written under ``out_dir`` (the official COCO panoptic one)::
     {split}/000000000001.jpg ...                       images
     annotations/panoptic_{split}.json                  COCO panoptic JSON
     annotations/panoptic_{split}/000000000001.png ...  id = R + 256G + 256^2B
-    annotations/instances_{split}.json   amodal RLE masks, overlapping
+    annotations/instances_{split}.json   RLE masks, see ``ann_style``
     annotations/overlaps_{split}.json    overlapping pairs, which is on top
+
+Annotation styles (``ann_style``), so that a conclusion can be checked on
+more than one kind of instance ground truth:
+
+- ``'amodal'``: instance masks are the full objects; overlapping things
+  overlap completely (what the SRM learns from, Sec. 3.2).
+- ``'coco'``: masks as a COCO annotator draws them
+  (:func:`~.scene.coco_like_mask`): the visible part, its holes filled and
+  a band of ``coco_band`` pixels across an occluder's edge; overlaps are
+  partial.
+- ``'panoptic'``: no instances file at all; a config then cuts the
+  instances from the PNG (``instance_source='panoptic'``, mmdet's way).
+
+The panoptic PNG + JSON and the overlaps file are the same in every style:
+a pair lists the amodal overlap (``overlap_area`` and, as RLE,
+``overlap_rle``) and the panoptic segment ids of both things, so metrics
+can score the order from the PNG alone.
 """
 import json
 import os
@@ -18,7 +35,10 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
-from .scene import STUFF_SPECS, THING_SPECS, SceneObject, make_scene
+from .scene import (STUFF_SPECS, THING_SPECS, SceneObject, coco_like_mask,
+                    make_scene)
+
+ANN_STYLES = ('amodal', 'coco', 'panoptic')
 
 
 def _mask_bbox(mask: np.ndarray) -> List[float]:
@@ -39,8 +59,9 @@ def _segment_id_to_rgb(segment_map: np.ndarray) -> np.ndarray:
 
 
 def _write_split(out_dir: str, split: str, num_images: int, size: int,
-                 seed: int, scene_cfg: dict) -> None:
-    """Generate and write the images and four annotation files of a split."""
+                 seed: int, ann_style: str, coco_band: int,
+                 overlap_image_share: float, scene_cfg: dict) -> None:
+    """Generate and write the images and annotation files of a split."""
     split_seed = {'train': 0, 'val': 1}.get(split, 2)
     img_dir = osp.join(out_dir, split)
     png_dir = osp.join(out_dir, 'annotations', f'panoptic_{split}')
@@ -51,7 +72,13 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
     for index in range(num_images):
         # One stream per image: image k does not depend on how many are made.
         rng = np.random.default_rng([seed, split_seed, index])
-        scene = make_scene(rng, size, **scene_cfg)
+        image_cfg = dict(scene_cfg)
+        if overlap_image_share < 1:
+            # A stream of its own, so the default set stays unchanged.
+            draw = np.random.default_rng([seed, split_seed, index, 1])
+            image_cfg['allow_overlap'] = bool(
+                draw.random() < overlap_image_share)
+        scene = make_scene(rng, size, **image_cfg)
         image_id = index + 1
         stem = f'{image_id:012d}'
         cv2.imwrite(
@@ -88,16 +115,18 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
                     area=int(obj.visible.sum()),
                     bbox=_mask_bbox(obj.visible),
                     iscrowd=0))
-            rle = mask_utils.encode(np.asfortranarray(obj.amodal, np.uint8))
-            rle['counts'] = rle['counts'].decode('ascii')
+            if ann_style == 'coco':
+                mask = coco_like_mask(obj.amodal, obj.visible, coco_band)
+            else:
+                mask = obj.amodal
             instance_anns.append(
                 dict(
                     id=next_ann_id,
                     image_id=image_id,
                     category_id=obj.spec.category_id,
-                    segmentation=rle,
-                    area=int(obj.amodal.sum()),
-                    bbox=_mask_bbox(obj.amodal),
+                    segmentation=_encode_rle(mask),
+                    area=int(mask.sum()),
+                    bbox=_mask_bbox(mask),
                     iscrowd=0,
                     panoptic_segment_id=segment_id,
                     visible_area=int(obj.visible.sum()),
@@ -116,7 +145,8 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
             dict(
                 image_id=image_id,
                 file_name=f'{stem}.jpg',
-                pairs=_overlapping_pairs(scene.objects, ann_ids)))
+                pairs=_overlapping_pairs(scene.objects, ann_ids,
+                                         segment_ids.tolist())))
 
     thing_categories = [
         dict(
@@ -138,7 +168,8 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
         description='mmoanet synthetic occlusion scenes',
         seed=seed,
         size=size,
-        split=split)
+        split=split,
+        ann_style=ann_style)
     ann_dir = osp.join(out_dir, 'annotations')
     _dump(
         dict(
@@ -147,32 +178,49 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
             annotations=panoptic_anns,
             categories=thing_categories + stuff_categories),
         osp.join(ann_dir, f'panoptic_{split}.json'))
-    _dump(
-        dict(
-            info=info,
-            images=images,
-            annotations=instance_anns,
-            categories=[{
-                k: c[k]
-                for k in ('id', 'name', 'supercategory')
-            } for c in thing_categories]),
-        osp.join(ann_dir, f'instances_{split}.json'))
+    instances_file = osp.join(ann_dir, f'instances_{split}.json')
+    if ann_style == 'panoptic':
+        if osp.exists(instances_file):  # left by an earlier style
+            os.remove(instances_file)
+    else:
+        _dump(
+            dict(
+                info=info,
+                images=images,
+                annotations=instance_anns,
+                categories=[{
+                    k: c[k]
+                    for k in ('id', 'name', 'supercategory')
+                } for c in thing_categories]), instances_file)
     _dump(
         dict(info=info, images=overlaps),
         osp.join(ann_dir, f'overlaps_{split}.json'))
 
 
-def _overlapping_pairs(objects: Sequence[SceneObject],
-                       ann_ids: Sequence[int]) -> List[dict]:
+def _encode_rle(mask: np.ndarray) -> dict:
+    """COCO RLE of a bool mask (S, S), ``counts`` as a JSON string."""
+    rle = mask_utils.encode(np.asfortranarray(mask, np.uint8))
+    rle['counts'] = rle['counts'].decode('ascii')
+    return rle
+
+
+def _overlapping_pairs(objects: Sequence[SceneObject], ann_ids: Sequence[int],
+                       segment_ids: Sequence[int]) -> List[dict]:
     """Pairs of things whose amodal masks intersect, top one first.
 
     ``objects`` are sorted bottom to top, so the later one of a pair is on
-    top where they overlap.
+    top where they overlap. ``top_id``/``bottom_id`` are ids of the
+    instances file (absent in the ``'panoptic'`` style),
+    ``top_segment_id``/``bottom_segment_id`` those of the panoptic PNG,
+    ``top_area``/``bottom_area`` amodal areas and ``overlap_rle`` the
+    amodal intersection, all of which the PNG gives to the top thing or to
+    one above it.
     """
     pairs = []
     for low in range(len(objects)):
         for high in range(low + 1, len(objects)):
-            area = int((objects[low].amodal & objects[high].amodal).sum())
+            overlap = objects[low].amodal & objects[high].amodal
+            area = int(overlap.sum())
             if area > 0:
                 pairs.append(
                     dict(
@@ -180,7 +228,12 @@ def _overlapping_pairs(objects: Sequence[SceneObject],
                         bottom_id=ann_ids[low],
                         top_category_id=objects[high].spec.category_id,
                         bottom_category_id=objects[low].spec.category_id,
-                        overlap_area=area))
+                        overlap_area=area,
+                        top_segment_id=int(segment_ids[high]),
+                        bottom_segment_id=int(segment_ids[low]),
+                        top_area=int(objects[high].amodal.sum()),
+                        bottom_area=int(objects[low].amodal.sum()),
+                        overlap_rle=_encode_rle(overlap)))
     return pairs
 
 
@@ -195,10 +248,14 @@ def generate_synthetic_occlusion(out_dir: str,
                                  num_val: int = 50,
                                  size: int = 160,
                                  seed: int = 0,
+                                 ann_style: str = 'amodal',
+                                 coco_band: int = 3,
+                                 overlap_image_share: float = 1.0,
                                  **scene_cfg) -> None:
     """Write a train and a val split of synthetic occlusion scenes.
 
-    The output is a deterministic function of the arguments.
+    The output is a deterministic function of the arguments; the images,
+    PNGs and overlaps do not depend on ``ann_style`` or ``coco_band``.
 
     Args:
         out_dir (str): Root folder (created if missing).
@@ -206,12 +263,29 @@ def generate_synthetic_occlusion(out_dir: str,
         num_val (int): Validation images. Defaults to 50.
         size (int): Image side in pixels. Defaults to 160.
         seed (int): Random seed. Defaults to 0.
+        ann_style (str): ``'amodal'``, ``'coco'`` or ``'panoptic'`` (see
+            the module docstring). Defaults to ``'amodal'``.
+        coco_band (int): Overshoot in pixels of ``'coco'`` masks across an
+            occluder's edge (:func:`~.scene.coco_like_mask`). Defaults to 3.
+        overlap_image_share (float): Share of the images whose things may
+            overlap; the others are drawn with ``allow_overlap=False``.
+            Defaults to 1.0 (all, as ``on_top_prob`` places them).
         **scene_cfg: Options of :func:`make_scene` (``num_things``,
             ``on_top_prob``, ``depth_noise``, ``min_visible_area``,
-            ``noise_std``).
+            ``noise_std``, ``thing_scale``).
+
+    Raises:
+        ValueError: for an unknown ``ann_style`` or a share outside [0, 1].
     """
+    if ann_style not in ANN_STYLES:
+        raise ValueError(f'ann_style must be one of {ANN_STYLES}, got '
+                         f'{ann_style!r}')
+    if not 0 <= overlap_image_share <= 1:
+        raise ValueError('overlap_image_share must lie in [0, 1], got '
+                         f'{overlap_image_share}')
     for split, num_images in (('train', num_train), ('val', num_val)):
-        _write_split(out_dir, split, num_images, size, seed, scene_cfg)
+        _write_split(out_dir, split, num_images, size, seed, ann_style,
+                     coco_band, overlap_image_share, scene_cfg)
 
 
 def overlap_statistics(out_dir: str, split: str) -> Dict[str, float]:
@@ -231,12 +305,15 @@ def overlap_statistics(out_dir: str, split: str) -> Dict[str, float]:
         split) and ``same_class`` (share of pairs of one class).
     """
     ann_dir = osp.join(out_dir, 'annotations')
-    with open(osp.join(ann_dir, f'instances_{split}.json')) as file:
-        instances = json.load(file)['annotations']
+    with open(osp.join(ann_dir, f'panoptic_{split}.json')) as file:
+        panoptic = json.load(file)
     with open(osp.join(ann_dir, f'overlaps_{split}.json')) as file:
         overlaps = json.load(file)['images']
-    area = {ann['id']: ann['area'] for ann in instances}
-    class_count = Counter(ann['category_id'] for ann in instances)
+    thing_ids = {c['id'] for c in panoptic['categories'] if c['isthing']}
+    class_count = Counter(segment['category_id']
+                          for ann in panoptic['annotations']
+                          for segment in ann['segments_info']
+                          if segment['category_id'] in thing_ids)
     pairs = [pair for image in overlaps for pair in image['pairs']]
     num_pairs = max(len(pairs), 1)
     return dict(
@@ -245,7 +322,7 @@ def overlap_statistics(out_dir: str, split: str) -> Dict[str, float]:
         images_with_overlap=sum(bool(i['pairs'])
                                 for i in overlaps) / max(len(overlaps), 1),
         pairs_per_image=len(pairs) / max(len(overlaps), 1),
-        top_smaller=sum(area[p['top_id']] < area[p['bottom_id']]
+        top_smaller=sum(p['top_area'] < p['bottom_area']
                         for p in pairs) / num_pairs,
         top_rarer=sum(class_count[p['top_category_id']] < class_count[
             p['bottom_category_id']] for p in pairs) / num_pairs,
