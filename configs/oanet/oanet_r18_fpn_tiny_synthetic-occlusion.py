@@ -78,8 +78,10 @@ test_pipeline = [
     dict(type='LoadPanopticInstanceAnnotations', backend_args=backend_args),
     dict(
         type='PackDetInputs',
+        # seg_map_path and segments_info let --show-dir draw the ground
+        # truth from its PNG.
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+                   'scale_factor', 'seg_map_path', 'segments_info'))
 ]
 train_dataloader = dict(
     batch_size=4,

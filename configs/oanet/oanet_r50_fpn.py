@@ -93,8 +93,10 @@ test_pipeline = [
     dict(type='LoadPanopticInstanceAnnotations', backend_args=backend_args),
     dict(
         type='PackDetInputs',
+        # seg_map_path and segments_info let --show-dir draw the ground
+        # truth from its PNG.
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+                   'scale_factor', 'seg_map_path', 'segments_info'))
 ]
 # Batch 16 = 8 GPUs x 2 images (Sec. 4.2).
 train_dataloader = dict(
@@ -151,4 +153,8 @@ optim_wrapper = dict(
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=10000))
+# One readable picture per image (tools/test.py --show-dir, inference):
+# the panoptic result alone, score and SRM order side by side, and the
+# ground truth beside them.
+visualizer = dict(type='PanopticLocalVisualizer')
 log_processor = dict(by_epoch=False)

@@ -1,3 +1,4 @@
-from .panoptic_overlay import draw_order_comparison, draw_panoptic_overlay
+from .panoptic_local_visualizer import (PanopticLocalVisualizer,
+                                        align_instance_ids)
 
-__all__ = ['draw_order_comparison', 'draw_panoptic_overlay']
+__all__ = ['PanopticLocalVisualizer', 'align_instance_ids']

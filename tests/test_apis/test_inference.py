@@ -1,36 +1,47 @@
-"""Inference API and ``tools/inference.py`` on a random tiny OANet (CPU)."""
+"""Inference API, ``PanopticInferencer`` and ``tools/inference.py`` on a
+random tiny OANet (CPU)."""
 import importlib.util
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmdet.apis import DetInferencer
+from mmengine.config import Config
+from mmengine.registry import INFERENCERS
 
-from mmoanet.apis import (coco_categories, inference_panoptic, init_model,
-                          panoptic_to_coco)
+from mmoanet.apis import (InputError, PanopticInferencer, coco_categories,
+                          inference_panoptic, init_model, panoptic_to_coco)
 from mmoanet.apis.inference import _inference_pipeline
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
                               generate_synthetic_occlusion)
 from mmoanet.evaluation.functional import load_panoptic_png
-from mmoanet.visualization import draw_order_comparison, draw_panoptic_overlay
-from mmoanet.visualization.panoptic_overlay import _align_instance_ids
 
-REPO = osp.join(osp.dirname(__file__), osp.pardir, osp.pardir)
+REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir, osp.pardir))
 CONFIG = osp.join(REPO, 'configs', 'oanet',
                   'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+TOOL = osp.join(REPO, 'tools', 'inference.py')
 SIZE = 91
 NUM_CLASSES = len(SYNTHETIC_OCCLUSION_METAINFO['classes'])
 # Category ids of the synthetic set's JSON, in label order.
 SYNTHETIC_CAT_IDS = [11, 12, 13, 14, 15, 16, 21, 22, 23, 24]
+# The argument names of mmdet 3.3's demo/image_demo.py that apply to
+# models without text prompts.
+IMAGE_DEMO_ARGS = ('inputs', 'model', '--weights', '--out-dir', '--device',
+                   '--pred-score-thr', '--batch-size', '--show',
+                   '--no-save-vis', '--no-save-pred', '--print-result',
+                   '--palette')
 
 
 def _load_cli():
-    spec = importlib.util.spec_from_file_location(
-        'mmoanet_inference_cli', osp.join(REPO, 'tools', 'inference.py'))
+    spec = importlib.util.spec_from_file_location('mmoanet_inference_cli',
+                                                  TOOL)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -58,8 +69,10 @@ def workspace(tmp_path_factory) -> SimpleNamespace:
             state_dict=model.state_dict(),
             meta=dict(dataset_meta=dict(SYNTHETIC_OCCLUSION_METAINFO))),
         checkpoint)
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict(cfg_options)
     cli_options = [
-        '--score-thr', '0', '--cfg-options',
+        '--pred-score-thr', '0', '--device', 'cpu', '--cfg-options',
         f'test_dataloader.dataset.data_root={root}/'
     ]
     return SimpleNamespace(
@@ -67,22 +80,30 @@ def workspace(tmp_path_factory) -> SimpleNamespace:
         images=osp.join(root, 'val'),
         checkpoint=checkpoint,
         model=model,
+        cfg=cfg,
         cli_options=cli_options)
 
 
-def _check_outputs(result: dict, out_dir: str, overlay_width: int) -> None:
-    """PNG ids, areas and boxes agree with the JSON; overlays exist."""
-    assert [image['file_name'] for image in result['images']
-            ] == ['000000000001.jpg', '000000000002.jpg']
-    assert [image['id'] for image in result['images']] == [1, 2]
-    cat_ids = {category['id'] for category in result['categories']}
+def _check_coco_outputs(out_dir: str,
+                        names,
+                        json_name='panoptic.json',
+                        numeric_ids=True):
+    """The COCO JSON lists the images; PNG ids, areas and boxes agree."""
+    with open(osp.join(out_dir, json_name)) as f:
+        coco = json.load(f)
+    assert [image['file_name'] for image in coco['images']] == names
+    image_ids = [image['id'] for image in coco['images']]
+    assert [a['image_id'] for a in coco['annotations']] == image_ids
+    if numeric_ids:  # numeric stems are the ids, as in COCO
+        assert image_ids == [int(osp.splitext(name)[0]) for name in names]
+    assert len(set(image_ids)) == len(image_ids)
+    cat_ids = {category['id'] for category in coco['categories']}
     assert sorted(cat_ids) == SYNTHETIC_CAT_IDS
-    with open(osp.join(out_dir, 'panoptic.json')) as f:
-        assert json.load(f) == result
+    assert 'panoptic_val.json' in coco['info']['category_ids']
     num_segments = 0
-    for annotation in result['annotations']:
+    for annotation in coco['annotations']:
         ids = load_panoptic_png(
-            osp.join(out_dir, 'panoptic', annotation['file_name']))
+            osp.join(out_dir, 'preds', annotation['file_name']))
         assert ids.shape == (SIZE, SIZE)
         segments = annotation['segments_info']
         listed = {segment['id'] for segment in segments}
@@ -98,35 +119,160 @@ def _check_outputs(result: dict, out_dir: str, overlay_width: int) -> None:
             assert (x, y) == (cols.min(), rows.min())
             assert (w, h) == (cols.max() + 1 - x, rows.max() + 1 - y)
         num_segments += len(segments)
-        stem = osp.splitext(annotation['file_name'])[0]
-        overlay = cv2.imread(osp.join(out_dir, 'vis', stem + '.jpg'))
-        assert overlay is not None
-        assert overlay.shape[1] == overlay_width
     # Stuff always covers something; random things come with score_thr 0.
     assert num_segments >= 2
+    return coco
 
 
-def test_cli_single_order(workspace, tmp_path, capsys):
+def test_inferencer_writes_coco_panoptic(workspace, tmp_path):
+    """mmdet's DetInferencer interface on an OANet config: PNG + JSON with
+    segments_info, both fusion orders, one picture per image."""
+    assert INFERENCERS.get('PanopticInferencer') is PanopticInferencer
+    inferencer = PanopticInferencer(
+        model=workspace.cfg,
+        weights=workspace.checkpoint,
+        device='cpu',
+        show_progress=False)
+    assert isinstance(inferencer, DetInferencer)
     out_dir = str(tmp_path / 'out')
-    result = cli.main(
-        [workspace.images, CONFIG, workspace.checkpoint, '--out-dir', out_dir
-         ] + workspace.cli_options)
-    _check_outputs(result, out_dir, overlay_width=SIZE)
-    assert 'panoptic_val.json' in result['info']['category_ids']
-    assert '2/2' in capsys.readouterr().out
+    results = inferencer(
+        workspace.images, batch_size=2, out_dir=out_dir, no_save_pred=False)
+    assert results['failures'] == []
+    names = ['000000000001.jpg', '000000000002.jpg']
+    coco = _check_coco_outputs(out_dir, names)
+    for order in ('srm', 'score'):
+        _check_coco_outputs(out_dir, names, f'panoptic_{order}.json')
+    prediction = results['predictions'][0]
+    assert prediction['segments_info'] == coco['annotations'][0][
+        'segments_info']
+    assert set(prediction['orders']) == {'srm', 'score'}
+    assert len(prediction['rank_scores']) == len(prediction['scores'])
+    with open(osp.join(out_dir, 'preds', '000000000001.json')) as f:
+        per_image = json.load(f)
+    assert per_image['segments_info'] == prediction['segments_info']
+    assert osp.isfile(per_image['panoptic_seg_path'])
+    assert {'labels', 'scores', 'bboxes', 'masks'} <= set(per_image)
+    # The picture: score order | SRM order, with titles.
+    picture = cv2.imread(osp.join(out_dir, 'vis', names[0]))
+    assert picture.shape[1] == 2 * SIZE and picture.shape[0] > SIZE
+    # Without out_dir nothing is written and the PNG comes back as an array.
+    arrays = inferencer(
+        cv2.imread(osp.join(workspace.images, names[0])),
+        return_datasamples=False)
+    png = arrays['predictions'][0]['panoptic_seg']
+    assert png.shape == (SIZE, SIZE, 3) and png.dtype == np.uint8
 
 
-def test_cli_compare_orders(workspace, tmp_path):
+def test_inferencer_skips_or_stops_at_unreadable_images(workspace, tmp_path):
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for name in ('000000000001.jpg', '000000000002.jpg'):
+        (folder / name).write_bytes(
+            open(osp.join(workspace.images, name), 'rb').read())
+    # Sorted between the two good ones.
+    (folder / '000000000001b.jpg').write_bytes(b'not a jpeg')
+    inferencer = PanopticInferencer(
+        model=workspace.cfg,
+        weights=workspace.checkpoint,
+        device='cpu',
+        show_progress=False)
+    out_dir = str(tmp_path / 'skip')
+    results = inferencer(
+        str(folder), out_dir=out_dir, no_save_pred=False, on_error='skip')
+    assert len(results['predictions']) == 2
+    [(failed, message)] = results['failures']
+    assert failed.endswith('000000000001b.jpg')
+    assert '000000000001b.jpg' in message
+    with open(osp.join(out_dir, 'panoptic.json')) as f:
+        coco = json.load(f)
+    assert len(coco['annotations']) == 2
+    assert coco['info']['failed_inputs'] == [message]
+
+    out_dir = str(tmp_path / 'stop')
+    with pytest.raises(InputError, match='000000000001b.jpg'):
+        inferencer(
+            str(folder), out_dir=out_dir, no_save_pred=False, on_error='stop')
+    # What was predicted before the bad image is in the JSON.
+    with open(osp.join(out_dir, 'panoptic.json')) as f:
+        coco = json.load(f)
+    assert [image['file_name']
+            for image in coco['images']] == ['000000000001.jpg']
+    assert osp.isfile(
+        osp.join(out_dir, 'preds', '000000000001_panoptic_seg.png'))
+    with pytest.raises(ValueError, match='on_error'):
+        inferencer(str(folder), on_error='ignore')
+
+
+def test_cli_takes_image_demo_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(['--help'])
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    for name in IMAGE_DEMO_ARGS + ('--on-error', '--cfg-options'):
+        assert name in usage, name
+
+
+def test_cli_folder_with_an_undecodable_image(workspace, tmp_path):
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for name in ('000000000001.jpg', '000000000002.jpg'):
+        (folder / name).write_bytes(
+            open(osp.join(workspace.images, name), 'rb').read())
+    (folder / '000000000001b.jpg').write_bytes(b'not a jpeg')
     out_dir = str(tmp_path / 'out')
-    image = osp.join(workspace.images, '000000000002.jpg')
-    result = cli.main([
-        image, CONFIG, workspace.checkpoint, '--out-dir', out_dir,
-        '--compare-orders'
+    results = cli.main([
+        str(folder), CONFIG, '--weights', workspace.checkpoint, '--out-dir',
+        out_dir, '--batch-size', '2'
     ] + workspace.cli_options)
-    assert len(result['annotations']) == 1
-    overlay = cv2.imread(osp.join(out_dir, 'vis', '000000000002.jpg'))
-    assert overlay.shape[1] == 2 * SIZE
-    assert overlay.shape[0] > SIZE  # the title bar
+    assert len(results['failures']) == 1
+    assert results['json_files'][0] == osp.join(out_dir, 'panoptic.json')
+    _check_coco_outputs(
+        out_dir, ['000000000001.jpg', '000000000002.jpg'], numeric_ids=False)
+    # --on-error stop: the first image's results stay, with their JSON.
+    out_dir = str(tmp_path / 'stop')
+    results = cli.main([
+        str(folder), CONFIG, '--weights', workspace.checkpoint, '--out-dir',
+        out_dir, '--on-error', 'stop'
+    ] + workspace.cli_options)
+    assert results['predictions'] is None
+    assert len(results['failures']) == 1
+    with open(osp.join(out_dir, 'panoptic.json')) as f:
+        assert len(json.load(f)['annotations']) == 1
+    # As a command: exit status 1 when an image failed, 0 otherwise.
+    command = [
+        sys.executable, TOOL,
+        str(folder), CONFIG, '--weights', workspace.checkpoint, '--out-dir',
+        str(tmp_path / 'command'), '--no-save-vis'
+    ] + workspace.cli_options
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    failed = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert failed.returncode == 1, failed.stderr
+    assert '000000000001b.jpg' in failed.stdout + failed.stderr
+    os.remove(folder / '000000000001b.jpg')
+    passed = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert passed.returncode == 0, passed.stderr
+
+
+def test_cli_bad_arguments(workspace, tmp_path, capsys):
+    image = osp.join(workspace.images, '000000000001.jpg')
+    cases = [
+        ([str(tmp_path / 'nowhere.jpg'), CONFIG], 'nowhere.jpg'),
+        ([image, str(tmp_path / 'absent.py')], 'absent.py'),
+        ([image, CONFIG, '--weights',
+          str(tmp_path / 'absent.pth')], 'absent.pth'),
+        ([image, CONFIG, '--batch-size', '0'], '--batch-size'),
+    ]
+    for argv, expected in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.parse_args(argv)
+        assert exit_info.value.code == 2
+        assert expected in capsys.readouterr().err
+    other_config = tmp_path / 'mask_rcnn.py'
+    other_config.write_text("model = dict(type='MaskRCNN')\n")
+    with pytest.raises(ValueError, match='needs an SRMFusionHead'):
+        cli.main([image, str(other_config), '--compare-orders'])
 
 
 def test_inference_strips_annotation_loading(workspace):
@@ -177,57 +323,7 @@ def test_category_ids_fall_back_to_label_plus_one():
     assert coco_categories(model)[0][9] == 24
 
 
-def test_overlays():
-    image = np.full((20, 30, 3), 100, dtype=np.uint8)
-    pan = np.full((20, 30), NUM_CLASSES)  # VOID
-    pan[:, 15:] = 6  # sky
-    pan[5:15, 2:12] = 1001  # a person
-    palette = SYNTHETIC_OCCLUSION_METAINFO['palette']
-    classes = SYNTHETIC_OCCLUSION_METAINFO['classes']
-    overlay = draw_panoptic_overlay(image, pan, palette, classes, alpha=1.0)
-    assert overlay.shape == image.shape and (image == 100).all()
-    # VOID keeps the image, sky takes its colour (BGR), borders are white.
-    assert overlay[0, 0].tolist() == [100, 100, 100]
-    assert overlay[19, 25].tolist() == [240, 200, 150]
-    assert overlay[0, 14].tolist() == [255, 255, 255]
-    srm_pan = pan.copy()
-    srm_pan[5:8, 2:12] = 6
-    panel = draw_order_comparison(image, pan, srm_pan, palette, classes)
-    assert panel.shape == (20 + 14, 60, 3)
-    assert (panel[14:, :30] != panel[14:, 30:]).any()
-
-
-def test_bad_inputs(workspace, tmp_path):
-    base = [CONFIG, workspace.checkpoint, '--out-dir', str(tmp_path / 'o')]
-    missing = str(tmp_path / 'nowhere.jpg')
-    with pytest.raises(FileNotFoundError, match='nowhere.jpg'):
-        cli.main([missing] + base)
-    empty = tmp_path / 'empty'
-    empty.mkdir()
-    (empty / 'notes.txt').write_text('no images here')
-    with pytest.raises(ValueError, match='no image file'):
-        cli.main([str(empty)] + base)
-    with pytest.raises(ValueError, match='notes.txt is not an image'):
-        cli.main([str(empty / 'notes.txt')] + base)
-    broken = tmp_path / 'broken.jpg'
-    broken.write_bytes(b'not a jpeg')
-    with pytest.raises(ValueError, match='broken.jpg: cannot be decoded'):
-        cli.main([str(broken)] + base + workspace.cli_options)
-    other_config = tmp_path / 'mask_rcnn.py'
-    other_config.write_text("model = dict(type='MaskRCNN')\n")
-    image = osp.join(workspace.images, '000000000001.jpg')
-    with pytest.raises(ValueError, match='needs an OANet.*MaskRCNN'):
-        cli.main([
-            image,
-            str(other_config), workspace.checkpoint, '--out-dir',
-            str(tmp_path), '--compare-orders'
-        ])
-    with pytest.raises(FileNotFoundError, match='absent.pth'):
-        init_model(CONFIG, str(tmp_path / 'absent.pth'))
-    assert not os.listdir(tmp_path / 'o' / 'panoptic')
-
-
-def test_checkpoint_without_meta_and_named_palettes(workspace, tmp_path):
+def test_checkpoint_without_meta(workspace, tmp_path):
     bare = str(tmp_path / 'bare.pth')
     torch.save(dict(state_dict=workspace.model.state_dict()), bare)
     model = init_model(CONFIG, bare)
@@ -237,36 +333,12 @@ def test_checkpoint_without_meta_and_named_palettes(workspace, tmp_path):
     for weight in model.state_dict():
         assert torch.equal(model.state_dict()[weight],
                            workspace.model.state_dict()[weight])
-    assert len(cli.overlay_palette('random', NUM_CLASSES)) == NUM_CLASSES
-    colors = ((1, 2, 3), ) * NUM_CLASSES
-    assert cli.overlay_palette(colors, NUM_CLASSES)[9] == (1, 2, 3)
-    with pytest.raises(ValueError, match='2 colours for 10 classes'):
-        cli.overlay_palette([(0, 0, 0)] * 2, NUM_CLASSES)
-
-
-def test_order_comparison_matches_instances_across_orders():
-    sky, table_label, person_label = 6, 0, 1
-    score = np.full((12, 12), sky)
-    score[2:10, 2:10] = table_label + 1000  # laid first, hides the person
-    srm = score.copy()
-    srm[2:10, 2:10] = table_label + 2000  # the same table, laid second
-    srm[4:7, 4:7] = person_label + 1000  # the person on top of it
-    aligned = _align_instance_ids(srm, score)
-    expected = score.copy()
-    expected[4:7, 4:7] = person_label + 1000
-    assert aligned.tolist() == expected.tolist()
-    image = np.zeros((12, 12, 3), dtype=np.uint8)
-    palette = SYNTHETIC_OCCLUSION_METAINFO['palette']
-    classes = SYNTHETIC_OCCLUSION_METAINFO['classes']
-    renumbered = np.where(srm == 2000, 3000, srm)
-    same = draw_order_comparison(image, srm, renumbered, palette, classes)
-    assert (same[14:, :12] == same[14:, 12:]).all()
-    differ = draw_order_comparison(
-        image, score, srm, palette, classes, titles=('a', 'b'))
-    magenta = (differ[14:] == (255, 0, 255)).all(axis=-1)
-    # Only the person's 3x3 square differs; its outline is drawn there.
-    for panel in (magenta[:, :12], magenta[:, 12:]):
-        rows, cols = np.nonzero(panel)
-        assert rows.size and cols.size
-        assert set(rows.tolist()) <= {4, 5, 6}
-        assert set(cols.tolist()) <= {4, 5, 6}
+    inferencer = PanopticInferencer(
+        model=workspace.cfg, weights=bare, device='cpu')
+    assert inferencer.model.dataset_meta['classes'] == tuple(
+        SYNTHETIC_OCCLUSION_METAINFO['classes'])
+    assert [
+        list(color) for color in inferencer.model.dataset_meta['palette']
+    ] == [list(color) for color in SYNTHETIC_OCCLUSION_METAINFO['palette']]
+    with pytest.raises(FileNotFoundError, match='absent.pth'):
+        init_model(CONFIG, str(tmp_path / 'absent.pth'))
