@@ -78,6 +78,13 @@ def test_paper_schedule_and_settings():
     ('oanet_r50_fpn_pano-instance-gt.py',
      'model.panoptic_fusion_head.srm.train_input', 'pred'),
     ('oanet_r101_fpn.py', 'model.backbone.depth', 101),
+    ('oanet_r101_fpn_share-none.py', 'model.share_mode', 'none'),
+    ('oanet_r101_fpn_share-none.py', 'model.backbone.depth', 101),
+    ('oanet_r101_fpn_share-none.py', 'model.stuff_backbone.depth', 101),
+    ('oanet_r50_fpn_per-class-nms.py',
+     'model.test_cfg.rcnn.nms.class_agnostic', False),
+    ('oanet_r50_fpn_srm-pred.py', 'model.panoptic_fusion_head.srm.train_input',
+     'pred'),
 ])
 def test_ablation_changes_one_setting(name, key, value):
     cfg = Config.fromfile(osp.join('configs/oanet', name))

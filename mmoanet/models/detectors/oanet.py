@@ -6,14 +6,18 @@ classes, C_st stuff classes.
 from typing import Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.detectors import TwoStagePanopticSegmentor
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
+from mmengine.model import normal_init
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+from ..seg_heads.panoptic_fusion_heads import panoptic_sample_fields
 
 SHARE_MODES = ('skip', 'backbone', 'none')
 
@@ -42,16 +46,26 @@ class OANet(TwoStagePanopticSegmentor):
             3x3 "skip-connection" conv; the stuff head reads
             ``relu(rpn_head.rpn_conv(P_l))``, computed once per forward for
             both heads. ``'backbone'`` (37.0 PQ): the ResNet only; the stuff
-            head reads its own FPN ``stuff_neck``. ``'none'`` (36.5 PQ):
-            nothing; ``stuff_backbone`` and ``stuff_neck`` of its own.
+            head reads ``relu(stuff_conv(Q_l))`` over the levels ``Q_l`` of
+            its own FPN ``stuff_neck``. ``'none'`` (36.5 PQ): nothing;
+            ``stuff_backbone`` and ``stuff_neck`` of its own, then
+            ``stuff_conv``. ``stuff_conv`` is a private 3x3 conv + ReLU of
+            the RPN conv's size and initialisation, so that the stuff path
+            has the same depth in every mode and the modes differ only in
+            what they share (Table 4 compares sharing, not depth).
         stuff_loss_weight (float): lambda in Eq. 1, applied here (once) to
             the stuff head's ``loss_seg``. Table 1: 0.25 best; with 1.0
             training did not converge. Defaults to 0.25.
         stuff_backbone (dict, optional): Backbone of the stuff branch, only
             for ``share_mode='none'``.
         stuff_neck (dict, optional): FPN of the stuff branch, for
-            ``share_mode`` ``'backbone'`` and ``'none'``; its levels must
-            match ``semantic_head.in_channels``.
+            ``share_mode`` ``'backbone'`` and ``'none'``, with an
+            ``out_channels`` attribute (mmdet's ``FPN`` has one);
+            ``stuff_conv`` maps its levels to ``rpn_head.feat_channels``,
+            which must equal ``semantic_head.in_channels`` as in ``'skip'``.
+            Checkpoints of these modes written before ``stuff_conv``
+            existed lack its weights: they load only with a missing-key
+            warning and a random ``stuff_conv``, so they must be retrained.
     """
 
     def __init__(self,
@@ -93,6 +107,14 @@ class OANet(TwoStagePanopticSegmentor):
             self.stuff_backbone = MODELS.build(stuff_backbone)
         if share_mode != 'skip':
             self.stuff_neck = MODELS.build(stuff_neck)
+            # The stand-in for the shared rpn_conv: same shape, same
+            # N(0, 0.01) init as RPNHead's, one conv for every level.
+            self.stuff_conv = nn.Conv2d(
+                self.stuff_neck.out_channels,
+                self.rpn_head.feat_channels,
+                3,
+                padding=1)
+            normal_init(self.stuff_conv, std=0.01)
 
     def _shared_forward(self,
                         batch_inputs: Tensor) -> Tuple[tuple, tuple, tuple]:
@@ -117,9 +139,11 @@ class OANet(TwoStagePanopticSegmentor):
             return x, rpn_outs, skip_feats
         rpn_outs = self.rpn_head(x)
         if self.share_mode == 'backbone':
-            stuff_feats = self.stuff_neck(backbone_feats)
+            stuff_levels = self.stuff_neck(backbone_feats)
         else:
-            stuff_feats = self.stuff_neck(self.stuff_backbone(batch_inputs))
+            stuff_levels = self.stuff_neck(self.stuff_backbone(batch_inputs))
+        stuff_feats = tuple(
+            F.relu(self.stuff_conv(level)) for level in stuff_levels)
         return x, rpn_outs, stuff_feats
 
     def _srm_train_instances(self, x: Tuple[Tensor],
@@ -204,14 +228,15 @@ class OANet(TwoStagePanopticSegmentor):
                 ``img_shape``. Defaults to True.
 
         Returns:
-            list[:obj:`DetDataSample`]: Each gains every key the fusion head
-            returns (``pred_panoptic_seg`` and, with ``compare_orders``,
-            ``pred_panoptic_seg_srm`` / ``pred_panoptic_seg_score``; int32
-            ids (1, H_img, W_img)), ``pred_instances`` (``bboxes`` (N, 4),
-            ``labels`` (N,), ``scores`` (N,), ``masks`` bool
-            (N, H_img, W_img), ``rank_scores`` (N,)) and ``pred_sem_seg``
-            (``sem_seg`` long (1, H_img, W_img), the stuff argmax
-            + C_th).
+            list[:obj:`DetDataSample`]: Each gains the fusion head's results
+            as separate keys (``pred_panoptic_seg`` and, with
+            ``compare_orders``, ``pred_panoptic_seg_srm`` /
+            ``pred_panoptic_seg_score``; int32 ids (1, H_img, W_img), see
+            :func:`panoptic_sample_fields`), ``pred_instances``
+            (``bboxes`` (N, 4), ``labels`` (N,), ``scores`` (N,),
+            ``masks`` bool (N, H_img, W_img), ``rank_scores`` (N,)) and
+            ``pred_sem_seg`` (``sem_seg`` long (1, H_img, W_img), the stuff
+            argmax + C_th).
         """
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
         x, rpn_outs, stuff_feats = self._shared_forward(batch_inputs)
@@ -219,20 +244,20 @@ class OANet(TwoStagePanopticSegmentor):
             *rpn_outs, batch_img_metas=batch_img_metas, rescale=False)
         results_list = self.roi_head.predict(
             x, rpn_results_list, batch_data_samples, rescale=rescale)
-        stuff_probs_list = self.semantic_head.predict(stuff_feats,
-                                                      batch_img_metas, rescale)
+        seg_probs_list = self.semantic_head.predict(stuff_feats,
+                                                    batch_img_metas, rescale)
         # The fusion head returns the stuff argmax it computes anyway as
         # ``pred_sem_seg``: one pass over (C_st, H, W) instead of two.
         panoptic_list = self.panoptic_fusion_head.predict(
             results_list,
-            stuff_probs_list,
+            seg_probs_list,
             batch_img_metas,
             with_stuff_labels=True)
 
         for sample, instances, panoptic in zip(batch_data_samples,
                                                results_list, panoptic_list):
             sample.pred_instances = instances
-            for key, pixel_data in panoptic.items():
+            for key, pixel_data in panoptic_sample_fields(panoptic).items():
                 setattr(sample, key, pixel_data)
         return batch_data_samples
 
