@@ -1,7 +1,7 @@
 """PQ / SQ / RQ of several panoptic fusion orders, side by side.
 
 OANet's fusion head can lay the same instances out by SRM rank and by
-detection score (Sec. 3.2, Table 5 of the paper compares them). With
+detection score (Sec. 3.2, Table 3 of the paper compares them). With
 ``test_cfg.compare_orders=True`` the detector puts each order on the data
 sample; this metric scores all of them in one evaluation pass, so the
 comparison costs one inference instead of one per order.
