@@ -196,10 +196,14 @@ class OANetStuffHead(BaseSemanticHead):
                 feats: Tuple[Tensor],
                 batch_img_metas: List[dict],
                 rescale: bool = False) -> List[Tensor]:
-        """Stuff probabilities per image.
+        """Class probabilities per image, over all C_out logit channels.
 
-        Only the stuff channels are kept at inference, normalised with a
-        softmax over the C_st stuff classes (Sec. 3.1).
+        With Object-SC (``supervision='all'``) these are the C_th + C_st
+        classes, things first, so that the fusion head can tell a pixel
+        whose best class is a thing (``test_cfg.uncovered_things='void'``
+        of :class:`SRMFusionHead`); its stuff labels only compare the C_st
+        stuff channels (Sec. 3.1), which a softmax over all channels does
+        not reorder. With Stuff-SC there are only the C_st channels.
 
         Args:
             feats (tuple[Tensor]): See :meth:`forward`.
@@ -209,18 +213,18 @@ class OANetStuffHead(BaseSemanticHead):
                 padding. Defaults to False.
 
         Returns:
-            list[Tensor]: float (C_st, H_img, W_img) per image, summing to 1
-            over dim 0; (H_img, W_img) is ``ori_shape`` with ``rescale``,
+            list[Tensor]: float (C_out, H_img, W_img) per image, summing to
+            1 over dim 0; (H_img, W_img) is ``ori_shape`` with ``rescale``,
             else ``img_shape``.
         """
-        stuff_logits = self(feats)['seg_preds'][:, -self.num_stuff_classes:]
-        stuff_logits = F.interpolate(
-            stuff_logits,
+        seg_logits = self(feats)['seg_preds']
+        seg_logits = F.interpolate(
+            seg_logits,
             size=batch_img_metas[0]['batch_input_shape'],
             mode='bilinear',
             align_corners=False)
-        stuff_probs_list = []
-        for logits, img_meta in zip(stuff_logits, batch_img_metas):
+        probs_list = []
+        for logits, img_meta in zip(seg_logits, batch_img_metas):
             img_h, img_w = img_meta['img_shape'][:2]
             logits = logits[:, :img_h, :img_w]
             # Resizing to the same size is an identity: skip the pass.
@@ -230,5 +234,5 @@ class OANetStuffHead(BaseSemanticHead):
                     size=img_meta['ori_shape'][:2],
                     mode='bilinear',
                     align_corners=False)[0]
-            stuff_probs_list.append(logits.softmax(dim=0))
-        return stuff_probs_list
+            probs_list.append(logits.softmax(dim=0))
+        return probs_list

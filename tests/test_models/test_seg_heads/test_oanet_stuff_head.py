@@ -1,4 +1,4 @@
-"""OANetStuffHead: shapes, Object-SC / Stuff-SC targets, stuff-only predict."""
+"""OANetStuffHead: shapes, Object-SC / Stuff-SC targets, predict."""
 import pytest
 import torch
 from mmdet.structures import DetDataSample
@@ -102,15 +102,19 @@ def test_object_sc_loss_is_positive_and_backpropagates():
 
 
 @pytest.mark.parametrize('supervision', ['all', 'stuff'])
-def test_predict_returns_stuff_probabilities_only(supervision):
+def test_predict_returns_probabilities_over_all_logit_channels(supervision):
+    """Object-SC gives C_th + C_st probabilities (things first), so that
+    the fusion head can see where a thing wins; Stuff-SC gives C_st."""
     head = make_head(supervision)
-    # Logits from the bias only: things would win an argmax over all
-    # channels, but predict must look at the stuff channels alone.
+    # Logits from the bias only: things win an argmax over all channels,
+    # the last stuff class wins among the stuff channels.
     torch.nn.init.zeros_(head.conv_logits.weight)
     bias = torch.full((head.num_classes, ), -5.)
     bias[:-NUM_STUFF] = 10.
     bias[-1] = 1.  # the last stuff class
     head.conv_logits.bias.data.copy_(bias)
+    num_channels = dict(all=NUM_THINGS + NUM_STUFF, stuff=NUM_STUFF)
+    assert head.num_classes == num_channels[supervision]
     img_metas = [
         dict(
             batch_input_shape=(128, 128),
@@ -122,14 +126,16 @@ def test_predict_returns_stuff_probabilities_only(supervision):
             ori_shape=(91, 92))
     ]
     probs_list = head.predict(make_feats(), img_metas, rescale=True)
-    assert [p.shape for p in probs_list] == [(NUM_STUFF, 64, 63),
-                                             (NUM_STUFF, 91, 92)]
-    expected_top = torch.tensor([-5., 1.]).softmax(dim=0)
+    channels = head.num_classes
+    assert [p.shape for p in probs_list] == [(channels, 64, 63),
+                                             (channels, 91, 92)]
+    expected = bias.softmax(dim=0)
     for probs in probs_list:
         torch.testing.assert_close(
             probs.sum(dim=0), torch.ones(probs.shape[1:]))
-        torch.testing.assert_close(probs[:, 5, 7], expected_top)
+        torch.testing.assert_close(probs[:, 5, 7], expected)
+        assert (probs[-NUM_STUFF:].argmax(dim=0) == NUM_STUFF - 1).all()
 
     unscaled = head.predict(make_feats(), img_metas, rescale=False)
-    assert [p.shape for p in unscaled] == [(NUM_STUFF, 128, 127),
-                                           (NUM_STUFF, 91, 92)]
+    assert [p.shape for p in unscaled] == [(channels, 128, 127),
+                                           (channels, 91, 92)]

@@ -1,13 +1,17 @@
 import numpy as np
+import pytest
 import torch
+from mmdet.models.detectors import TwoStagePanopticSegmentor
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 from scipy import ndimage
 
 import mmoanet  # noqa: F401  (registers the heads)
-from mmoanet.models.seg_heads.panoptic_fusion_heads import srm_fusion_head
+from mmoanet.models.seg_heads.panoptic_fusion_heads import (
+    panoptic_sample_fields, srm_fusion_head)
 
 # 2 thing classes (0 person, 1 tie), 2 stuff classes (labels 2 and 3),
 # VOID is 4 and INSTANCE_OFFSET is 1000.
@@ -58,10 +62,11 @@ def all_stuff_a(size=(8, 8)):
 
 
 def predict_one(head, mask_results, seg_preds, img_shape=(8, 8)):
+    """One image through ``predict``, as data-sample key -> PixelData."""
     results = head.predict([mask_results], [seg_preds],
                            [dict(img_shape=img_shape)])
-    assert len(results) == 1
-    return results[0]
+    assert len(results) == 1 and isinstance(results[0], PixelData)
+    return panoptic_sample_fields(results[0])
 
 
 def test_score_order_buries_the_tie():
@@ -240,9 +245,10 @@ def test_with_stuff_labels_returns_the_stuff_argmax_once():
     head = build_head('srm')
     stuff_map = torch.full((8, 8), STUFF_A)
     stuff_map[5:, :] = STUFF_B
-    result = head.predict([person_and_tie()], [stuff_probs(stuff_map)],
-                          [dict(img_shape=(8, 8))],
-                          with_stuff_labels=True)[0]
+    result = panoptic_sample_fields(
+        head.predict([person_and_tie()], [stuff_probs(stuff_map)],
+                     [dict(img_shape=(8, 8))],
+                     with_stuff_labels=True)[0])
     assert set(result) == {'pred_panoptic_seg', 'pred_sem_seg'}
     sem_seg = result['pred_sem_seg'].sem_seg
     assert sem_seg.shape == (1, 8, 8)
@@ -302,3 +308,228 @@ def test_one_pass_components_equal_per_class_labelling():
     pairs = np.unique(np.stack([components.ravel(), expected.ravel()]), axis=1)
     assert len(pairs[0]) == len(np.unique(pairs[0])) == len(
         np.unique(pairs[1])) == offset + 1
+
+
+# --- uncovered thing pixels: 'stuff' (old rule) or 'void' (mmdet's) ------
+
+
+def semantic_scores(layout):
+    """Semantic scores of one 8x8 image in the given channel layout.
+
+    Stuff A everywhere except: stuff B in row 7; the person's class wins
+    on rows 0-5, cols 0-5 (its detected mask) and on rows 0-1, cols 6-7
+    (missed by its mask); the tie's class wins on rows 5-6, cols 6-7 (a
+    missed tie). In the merged layout both things are the one "things"
+    channel. Scores are one-hot: 1 for the winner, 0 elsewhere.
+    """
+    best = torch.full((8, 8), STUFF_A)
+    best[7, :] = STUFF_B
+    best[0:6, 0:6] = PERSON
+    best[0:2, 6:8] = PERSON
+    best[5:7, 6:8] = TIE
+    if layout == 'things_stuff':  # PERSON, TIE, STUFF_A, STUFF_B
+        return torch.stack([best == label for label in range(4)]).float()
+    is_thing = best < STUFF_A
+    # STUFF_A, STUFF_B, things (PanopticFPNHead)
+    return torch.stack([best == STUFF_A, best == STUFF_B, is_thing]).float()
+
+
+def person_only():
+    return InstanceData(
+        masks=box_mask(0, 0, 6, 6)[None],
+        labels=torch.tensor([PERSON]),
+        scores=torch.tensor([0.9]))
+
+
+@pytest.mark.parametrize('layout', ['things_stuff', 'stuff_things'])
+def test_uncovered_thing_pixels_become_void_or_stuff(layout):
+    seg_preds = semantic_scores(layout)
+    stuff_rule = predict_one(
+        build_head(uncovered_things='stuff'), person_only(), seg_preds)
+    void_rule = predict_one(
+        build_head(uncovered_things='void'), person_only(), seg_preds)
+    # 'stuff': the best stuff class. Thing pixels have stuff scores 0 for
+    # both stuff classes, so the argmax over stuff is the first: A.
+    expected = torch.full((8, 8), STUFF_A)
+    expected[7, :] = STUFF_B
+    expected[0:6, 0:6] = PERSON + 1000
+    assert torch.equal(stuff_rule['pred_panoptic_seg'].sem_seg[0],
+                       expected.int())
+    expected[0:2, 6:8] = VOID  # person's class, no mask there
+    expected[5:7, 6:8] = VOID  # the missed tie
+    assert torch.equal(void_rule['pred_panoptic_seg'].sem_seg[0],
+                       expected.int())
+
+
+def test_void_rule_applies_to_instances_skipped_by_mask_overlap():
+    """The tie, a quarter under the person, is skipped (mask_overlap 0.2);
+    where the semantic scores show its class, its free pixels become VOID
+    instead of stuff A."""
+    mask_results = InstanceData(
+        masks=torch.stack([box_mask(0, 0, 6, 6),
+                           box_mask(4, 4, 8, 8)]),
+        labels=torch.tensor([PERSON, TIE]),
+        scores=torch.tensor([0.9, 0.6]))
+    best = torch.full((8, 8), STUFF_A)
+    best[0:6, 0:6] = PERSON
+    best[6:8, 6:8] = TIE
+    seg_preds = torch.stack([best == label for label in range(4)]).float()
+    head = build_head('score', mask_overlap=0.2, uncovered_things='void')
+    result = predict_one(head, mask_results, seg_preds)
+    expected = torch.full((8, 8), STUFF_A)
+    expected[0:6, 0:6] = PERSON + 1000
+    expected[6:8, 6:8] = VOID
+    assert torch.equal(result['pred_panoptic_seg'].sem_seg[0], expected.int())
+
+
+def test_void_pixels_are_not_stuff_area():
+    """A VOID strip cuts stuff A into a 4-pixel corner (voided by the
+    area limit) and the rest; under 'stuff' the strip joins them."""
+    best = torch.full((8, 8), STUFF_A)
+    best[:, 2] = TIE  # a full-height missed tie
+    best[2:8, 0:2] = TIE
+    seg_preds = torch.stack([best == label for label in range(4)]).float()
+    void_rule = predict_one(
+        build_head(uncovered_things='void', stuff_area_limit=5),
+        no_instances(), seg_preds)
+    expected = torch.full((8, 8), STUFF_A)
+    expected[best == TIE] = VOID
+    expected[0:2, 0:2] = VOID  # 4 pixels of stuff A left of the strip
+    assert torch.equal(void_rule['pred_panoptic_seg'].sem_seg[0],
+                       expected.int())
+    stuff_rule = predict_one(
+        build_head(stuff_area_limit=5), no_instances(), seg_preds)
+    assert (stuff_rule['pred_panoptic_seg'].sem_seg == STUFF_A).all()
+
+
+def test_ties_follow_argmax_over_all_channels():
+    """Equal thing and stuff scores: the lower channel wins, as argmax
+    over all channels: the thing when things come first, the stuff when
+    PanopticFPN's things channel comes last."""
+    head = build_head(uncovered_things='void')
+    things_first = torch.full((4, 8, 8), 0.25)
+    stuff_first = torch.full((3, 8, 8), 1 / 3)
+    void_seg = predict_one(head, no_instances(), things_first)
+    stuff_seg = predict_one(head, no_instances(), stuff_first)
+    assert (void_seg['pred_panoptic_seg'].sem_seg == VOID).all()
+    assert (stuff_seg['pred_panoptic_seg'].sem_seg == STUFF_A).all()
+
+
+def test_seg_layout_errors_name_the_setting():
+    with pytest.raises(ValueError, match='uncovered_things'):
+        predict_one(
+            build_head(uncovered_things='void'), person_only(), all_stuff_a())
+    with pytest.raises(ValueError, match='uncovered_things'):
+        build_head(uncovered_things='black')
+    head = build_head()
+    head.seg_layout = 'things_stuff'
+    with pytest.raises(ValueError, match='expects 4 channels'):
+        predict_one(head, person_only(), semantic_scores('stuff_things'))
+    # One thing class: C_th + C_st == C_st + 1, 'auto' cannot tell.
+    one_thing = MODELS.build(
+        dict(
+            type='SRMFusionHead',
+            num_things_classes=1,
+            num_stuff_classes=2,
+            srm=dict(type='SpatialRankingModule', stride=1, kernel='1x1')))
+    with pytest.raises(ValueError, match='seg_layout'):
+        one_thing.predict([no_instances()], [torch.rand(3, 8, 8)])
+    with pytest.raises(ValueError, match='seg_layout'):
+        build_head_with_layout('merged')
+
+
+def build_head_with_layout(seg_layout):
+    return MODELS.build(
+        dict(
+            type='SRMFusionHead',
+            num_things_classes=2,
+            num_stuff_classes=2,
+            seg_layout=seg_layout))
+
+
+# --- mmdet's BasePanopticFusionHead contract --------------------------------
+
+
+def test_predict_keeps_mmdets_contract_with_extras_beside_it():
+    """``predict(mask_results_list, seg_preds_list)`` as mmdet's
+    TwoStagePanopticSegmentor calls it: one PixelData per image whose
+    ``sem_seg`` is the panoptic result; the second order travels as
+    further fields of the same PixelData."""
+    head = build_head('srm', compare_orders=True)
+    seg_preds = semantic_scores('stuff_things')
+    results = head.predict([person_and_tie(), no_instances()],
+                           [seg_preds, seg_preds])
+    assert len(results) == 2
+    assert all(isinstance(result, PixelData) for result in results)
+    first = results[0]
+    assert set(first.keys()) == {'sem_seg', 'sem_seg_srm', 'sem_seg_score'}
+    assert first.sem_seg.dtype == torch.int32
+    assert first.sem_seg.shape == (1, 8, 8)
+    assert first.sem_seg[0, 2, 2] == TIE + 1000  # SRM order on top
+    assert first.sem_seg_score[0, 2, 2] == PERSON + 1000
+    assert torch.equal(first.sem_seg, first.sem_seg_srm)
+    # What mmdet's detector does with it.
+    samples = TwoStagePanopticSegmentor.add_pred_to_datasample(
+        None, [DetDataSample(), DetDataSample()], results)
+    assert torch.equal(samples[0].pred_panoptic_seg.sem_seg, first.sem_seg)
+    plain = build_head('srm').predict([person_and_tie()], [seg_preds])[0]
+    assert set(plain.keys()) == {'sem_seg'}
+
+
+def test_padded_seg_preds_are_cropped_to_the_masks():
+    """mmdet's semantic heads without ``rescale`` give the padded batch
+    size; the padding is at the bottom and right."""
+    head = build_head('score', uncovered_things='void')
+    seg_preds = semantic_scores('things_stuff')
+    padded = torch.zeros((4, 11, 9))
+    padded[:, :8, :8] = seg_preds
+    padded[0, 8:, :] = 1  # person wins in the padding, which must go
+    result = head.predict([person_only()], [padded])[0]
+    expected = head.predict([person_only()], [seg_preds])[0]
+    assert torch.equal(result.sem_seg, expected.sem_seg)
+    with pytest.raises(ValueError, match='smaller than'):
+        head.predict([person_only()], [seg_preds[:, :7]])
+
+
+def random_predictions(generator, num_instances=12, size=(37, 41)):
+    masks = torch.zeros((num_instances, ) + size, dtype=torch.bool)
+    for index in range(num_instances):
+        top, left = torch.randint(0, 30, (2, ), generator=generator).tolist()
+        height, width = torch.randint(
+            2, 20, (2, ), generator=generator).tolist()
+        masks[index, top:top + height, left:left + width] = True
+    boxes = torch.rand((num_instances, 4), generator=generator)
+    return InstanceData(
+        masks=masks,
+        bboxes=boxes,
+        labels=torch.randint(0, 2, (num_instances, ), generator=generator),
+        # distinct scores: mmdet's argsort is not stable
+        scores=torch.randperm(num_instances, generator=generator).float())
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_score_order_with_mmdets_rules_equals_heuristic_fusion(seed):
+    """On PanopticFPN's C_st + 1 channels, score order + the VOID rule +
+    per-class stuff area is exactly mmdet's HeuristicFusionHead, so in a
+    PanopticFPN the two heads differ only in the order."""
+    generator = torch.Generator().manual_seed(seed)
+    test_cfg = dict(mask_overlap=0.5, stuff_area_limit=30)
+    heuristic = MODELS.build(
+        dict(
+            type='HeuristicFusionHead',
+            num_things_classes=2,
+            num_stuff_classes=2,
+            test_cfg=ConfigDict(test_cfg)))
+    srm_head = build_head(
+        'score',
+        uncovered_things='void',
+        stuff_area_mode='class',
+        max_per_img=100,
+        **test_cfg)
+    mask_results = random_predictions(generator)
+    seg_logits = torch.randn((3, 37, 41), generator=generator)
+    expected = heuristic.predict([mask_results.clone()], [seg_logits])[0]
+    result = srm_head.predict([mask_results], [seg_logits])[0]
+    assert (expected.sem_seg == VOID).any()
+    assert (expected.sem_seg >= 1000).any()
+    assert torch.equal(result.sem_seg, expected.sem_seg)

@@ -1,3 +1,3 @@
-from .srm_fusion_head import SRMFusionHead
+from .srm_fusion_head import SRMFusionHead, panoptic_sample_fields
 
-__all__ = ['SRMFusionHead']
+__all__ = ['SRMFusionHead', 'panoptic_sample_fields']

@@ -14,7 +14,8 @@ from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.models.seg_heads.panoptic_fusion_heads import BasePanopticFusionHead
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
+from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
+                         OptMultiConfig, PixelList)
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
@@ -23,11 +24,21 @@ from ..spatial_ranking_module import as_bool_masks
 
 RANK_KEYS = ('srm', 'score')
 STUFF_AREA_MODES = ('connected', 'class')
+UNCOVERED_THINGS_RULES = ('stuff', 'void')
+SEG_LAYOUTS = ('auto', 'things_stuff', 'stuff_things', 'stuff')
+#: ``PixelData`` field of :meth:`SRMFusionHead.predict` -> data-sample key
+#: (the keys OANet's metrics, visualizer and inference tools read).
+SAMPLE_KEYS = dict(
+    sem_seg='pred_panoptic_seg',
+    sem_seg_srm='pred_panoptic_seg_srm',
+    sem_seg_score='pred_panoptic_seg_score',
+    stuff_labels='pred_sem_seg')
 DEFAULT_TEST_CFG = dict(
     mask_overlap=0.5,
     stuff_area_limit=4900,
     stuff_area_mode='connected',
     max_per_img=100,
+    uncovered_things='stuff',
     compare_orders=False)
 
 
@@ -39,8 +50,16 @@ class SRMFusionHead(BasePanopticFusionHead):
     SRM ranking score of Eq. 3 (``rank_by='srm'``, OANet) or the detection
     score (``rank_by='score'``, the heuristic baseline of Table 3, run by
     the same code so the two differ only in the order). The remaining pixels
-    take the argmax over stuff classes, and stuff regions that are too small
-    become VOID. The head owns the SRM, hence its loss.
+    take the argmax over stuff classes, or become VOID where the semantic
+    head's best class there is a thing (``uncovered_things='void'``), and
+    stuff regions that are too small become VOID. The head owns the SRM,
+    hence its loss.
+
+    The semantic predictions may come in three channel layouts
+    (``seg_layout``): OANet's Object-SC stuff head, C_th + C_st classes,
+    things first (``'things_stuff'``); mmdet's ``PanopticFPNHead``, C_st
+    stuff classes then one merged "things" channel (``'stuff_things'``);
+    OANet's Stuff-SC head, C_st stuff classes only (``'stuff'``).
 
     Args:
         num_things_classes (int): C_th. Defaults to 80.
@@ -49,6 +68,9 @@ class SRMFusionHead(BasePanopticFusionHead):
             ``num_things_classes`` defaults to the head's.
         rank_by (str): ``'srm'`` (default) or ``'score'``, the order written
             as ``'pred_panoptic_seg'``.
+        seg_layout (str): Channel layout of ``seg_preds``, see above.
+            ``'auto'`` (default) picks it from the channel count and fails
+            when that is ambiguous (C_th = 1, where C_th + C_st = C_st + 1).
         test_cfg (dict, optional): Missing keys take these defaults:
 
             - mask_overlap (float): an instance is skipped when more than
@@ -61,6 +83,16 @@ class SRMFusionHead(BasePanopticFusionHead):
               heuristic fusion does).
             - max_per_img (int): at most this many instances are laid;
               100 in Sec. 4. Defaults to 100.
+            - uncovered_things (str): what a pixel becomes when no laid
+              instance covers it but the semantic head's best class there
+              is a thing (a missed detection, or an instance skipped by
+              ``mask_overlap`` or ``max_per_img``). ``'stuff'`` (default,
+              this head's original rule): the best stuff class, which
+              paints the object's area as stuff. ``'void'``: VOID, as
+              mmdet's ``HeuristicFusionHead`` does with PanopticFPN's
+              merged things channel, so stuff segments keep their shape.
+              Needs thing scores, i.e. ``seg_layout`` other than
+              ``'stuff'``. A test-time switch: same trained weights.
             - compare_orders (bool): also return
               ``'pred_panoptic_seg_srm'`` and ``'pred_panoptic_seg_score'``,
               laid from one SRM forward. Defaults to False.
@@ -72,6 +104,7 @@ class SRMFusionHead(BasePanopticFusionHead):
                  num_stuff_classes: int = 53,
                  srm: ConfigType = dict(type='SpatialRankingModule'),
                  rank_by: str = 'srm',
+                 seg_layout: str = 'auto',
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
@@ -80,6 +113,14 @@ class SRMFusionHead(BasePanopticFusionHead):
         full_test_cfg.update(test_cfg or {})
         assert full_test_cfg.stuff_area_mode in STUFF_AREA_MODES, \
             f'stuff_area_mode must be one of {STUFF_AREA_MODES}'
+        if full_test_cfg.uncovered_things not in UNCOVERED_THINGS_RULES:
+            raise ValueError(
+                'test_cfg.panoptic.uncovered_things must be one of '
+                f'{UNCOVERED_THINGS_RULES}, got '
+                f'{full_test_cfg.uncovered_things!r}')
+        if seg_layout not in SEG_LAYOUTS:
+            raise ValueError(f'seg_layout must be one of {SEG_LAYOUTS}, '
+                             f'got {seg_layout!r}')
         super().__init__(
             num_things_classes=num_things_classes,
             num_stuff_classes=num_stuff_classes,
@@ -93,6 +134,7 @@ class SRMFusionHead(BasePanopticFusionHead):
             'the SRM must have one channel per thing class of the head'
         self.srm = MODELS.build(srm)
         self.rank_by = rank_by
+        self.seg_layout = seg_layout
 
     def loss(self, instances_list: Optional[InstanceList],
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
@@ -107,33 +149,43 @@ class SRMFusionHead(BasePanopticFusionHead):
                 mask_results_list: InstanceList,
                 seg_preds_list: List[Tensor],
                 batch_img_metas: Optional[List[dict]] = None,
-                with_stuff_labels: bool = False) -> List[Dict[str, PixelData]]:
+                with_stuff_labels: bool = False,
+                **kwargs) -> PixelList:
         """Panoptic segmentation of each image of the batch.
+
+        mmdet's contract (``TwoStagePanopticSegmentor.predict`` calls
+        ``predict(mask_results_list, seg_preds_list)``): one ``PixelData``
+        per image whose ``sem_seg`` is the panoptic result. The extras ride
+        on the same ``PixelData`` as further fields, which mmdet ignores;
+        :func:`panoptic_sample_fields` maps them to data-sample keys.
 
         Args:
             mask_results_list (list[InstanceData]): per image, ``masks`` bool
                 (N, H, W) at the original image size, ``labels`` long (N,),
                 ``scores`` float (N,). ``rank_scores`` float (N,) is written
                 into each.
-            seg_preds_list (list[Tensor]): per image, float (C_st, H, W),
-                probabilities over stuff classes.
+            seg_preds_list (list[Tensor]): per image, float (C_seg, H', W'),
+                scores (probabilities or logits) in one of the layouts of
+                ``seg_layout``: C_seg is C_th + C_st, C_st + 1 or C_st.
+                (H', W') is (H, W), or a padded size that is cropped to it
+                at the bottom and right (mmdet's semantic heads without
+                ``rescale``).
             batch_img_metas (list[dict], optional): per image, with
                 ``img_shape``, the resized input size the SRM works at. When
-                None, the SRM works at the mask size.
-            with_stuff_labels (bool): Also return ``'pred_sem_seg'``, the
-                stuff argmax + C_th (long (1, H, W)) that the fusion
-                computes anyway, so that the detector need not compute it
-                a second time. Defaults to False.
+                None (mmdet's detectors), the SRM works at the mask size.
+            with_stuff_labels (bool): Also return ``stuff_labels``, the
+                stuff argmax + C_th that the fusion computes anyway, so
+                that the detector need not compute it a second time.
+                Defaults to False.
 
         Returns:
-            list[dict[str, PixelData]]: per image, ``'pred_panoptic_seg'``
-            (order ``rank_by``) and, with ``compare_orders``, also
-            ``'pred_panoptic_seg_srm'`` and ``'pred_panoptic_seg_score'``,
-            and with ``with_stuff_labels`` ``'pred_sem_seg'`` (see above).
-            The panoptic ones hold ``sem_seg``, int32 (1, H, W), with ids
-            ``label + instance_id * INSTANCE_OFFSET`` for things (instance
-            ids from 1 in laying order), the stuff label for stuff and
-            ``num_classes`` for VOID.
+            list[PixelData]: per image, ``sem_seg`` int32 (1, H, W), the
+            order ``rank_by``, with ids ``label + instance_id *
+            INSTANCE_OFFSET`` for things (instance ids from 1 in laying
+            order), the stuff label for stuff and ``num_classes`` for VOID.
+            With ``compare_orders`` also ``sem_seg_srm`` and
+            ``sem_seg_score`` (same format), with ``with_stuff_labels``
+            also ``stuff_labels`` long (1, H, W).
         """
         if batch_img_metas is None:
             batch_img_metas = [None] * len(mask_results_list)
@@ -144,43 +196,117 @@ class SRMFusionHead(BasePanopticFusionHead):
                 mask_results_list, seg_preds_list, batch_img_metas)
         ]
 
-    def _predict_single(
-            self,
-            mask_results: InstanceData,
-            seg_preds: Tensor,
-            img_meta: Optional[dict],
-            with_stuff_labels: bool = False) -> Dict[str, PixelData]:
+    def _predict_single(self,
+                        mask_results: InstanceData,
+                        seg_preds: Tensor,
+                        img_meta: Optional[dict] = None,
+                        with_stuff_labels: bool = False) -> PixelData:
         """Fusion of one image, see :meth:`predict`."""
-        assert seg_preds.shape[0] == self.num_stuff_classes, \
-            'seg_preds must hold probabilities over stuff classes only'
         masks = as_bool_masks(mask_results.masks, seg_preds.device)
-        img_shape = masks.shape[-2:]
+        mask_h, mask_w = masks.shape[-2:]
+        seg_h, seg_w = seg_preds.shape[-2:]
+        if seg_h < mask_h or seg_w < mask_w:
+            raise ValueError(f'seg_preds ({seg_h}, {seg_w}) is smaller than '
+                             f'the instance masks ({mask_h}, {mask_w})')
+        stuff_labels, thing_wins = self._semantic_labels(
+            seg_preds[:, :mask_h, :mask_w])
+        img_shape = (mask_h, mask_w)
         if img_meta is not None:
             img_shape = img_meta['img_shape']
         # The SRM runs once; every order below reuses its scores.
         rank_scores = self.srm.rank_scores(mask_results, img_shape).detach()
         mask_results.rank_scores = rank_scores
         order_keys = dict(srm=rank_scores, score=mask_results.scores)
-        stuff_labels = seg_preds.argmax(dim=0) + self.num_things_classes
+        uncovered_void = None
+        if self.test_cfg.uncovered_things == 'void':
+            uncovered_void = thing_wins
 
         names = RANK_KEYS if self.test_cfg.compare_orders else (self.rank_by, )
         labels = mask_results.labels
         panoptic = {
-            name: self._fuse(masks, labels, order_keys[name], stuff_labels)
+            name:
+            self._fuse(masks, labels, order_keys[name], stuff_labels,
+                       uncovered_void)
             for name in names
         }
-        results = dict(pred_panoptic_seg=panoptic[self.rank_by])
+        result = PixelData(sem_seg=panoptic[self.rank_by])
         if self.test_cfg.compare_orders:
-            results.update({
-                f'pred_panoptic_seg_{name}': panoptic[name]
-                for name in names
-            })
+            for name in names:
+                result.set_field(panoptic[name], f'sem_seg_{name}')
         if with_stuff_labels:
-            results['pred_sem_seg'] = PixelData(sem_seg=stuff_labels[None])
-        return results
+            result.stuff_labels = stuff_labels[None]
+        return result
 
-    def _fuse(self, masks: Tensor, labels: Tensor, order_keys: Tensor,
-              stuff_labels: Tensor) -> PixelData:
+    def _semantic_labels(self,
+                         seg_preds: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """Stuff labels and where a thing is the best semantic class.
+
+        Args:
+            seg_preds (Tensor): float, shape (C_seg, H, W), see
+                :meth:`predict`.
+
+        Returns:
+            tuple[Tensor, Tensor | None]: ``stuff_labels`` long (H, W), the
+            argmax over the stuff channels + C_th; ``thing_wins`` bool
+            (H, W), True where the argmax over every channel is a thing
+            (ties as ``argmax``: the lower channel), None for the
+            ``'stuff'`` layout.
+        """
+        layout = self._resolve_layout(seg_preds.shape[0])
+        num_things = self.num_things_classes
+        if layout == 'things_stuff':
+            stuff_scores = seg_preds[num_things:]
+        else:
+            stuff_scores = seg_preds[:self.num_stuff_classes]
+        best_stuff, stuff_index = stuff_scores.max(dim=0)
+        stuff_labels = stuff_index + num_things
+        if layout == 'things_stuff':
+            thing_wins = seg_preds[:num_things].amax(dim=0) >= best_stuff
+        elif layout == 'stuff_things':
+            thing_wins = seg_preds[-1] > best_stuff
+        else:
+            thing_wins = None
+            if self.test_cfg.uncovered_things == 'void':
+                raise ValueError(
+                    "test_cfg.panoptic.uncovered_things='void' needs thing "
+                    f'scores, but seg_preds has {seg_preds.shape[0]} '
+                    'channels, the stuff classes only (e.g. OANetStuffHead '
+                    "with supervision='stuff'); use "
+                    "uncovered_things='stuff'")
+        return stuff_labels, thing_wins
+
+    def _resolve_layout(self, num_channels: int) -> str:
+        """The ``seg_layout`` of ``num_channels`` semantic channels."""
+        num_things, num_stuff = self.num_things_classes, self.num_stuff_classes
+        expected = dict(
+            things_stuff=num_things + num_stuff,
+            stuff_things=num_stuff + 1,
+            stuff=num_stuff)
+        if self.seg_layout != 'auto':
+            if num_channels != expected[self.seg_layout]:
+                raise ValueError(
+                    f'seg_layout={self.seg_layout!r} expects '
+                    f'{expected[self.seg_layout]} channels in seg_preds, '
+                    f'got {num_channels}')
+            return self.seg_layout
+        matches = [
+            layout for layout, count in expected.items()
+            if count == num_channels
+        ]
+        if len(matches) != 1:
+            raise ValueError(
+                f'seg_preds has {num_channels} channels, which fits '
+                f'seg_layout {matches or "none of " + str(SEG_LAYOUTS[1:])} '
+                f'for {num_things} thing and {num_stuff} stuff classes; '
+                'set model.panoptic_fusion_head.seg_layout')
+        return matches[0]
+
+    def _fuse(self,
+              masks: Tensor,
+              labels: Tensor,
+              order_keys: Tensor,
+              stuff_labels: Tensor,
+              uncovered_void: Optional[Tensor] = None) -> PixelData:
         """Lay instances by ``order_keys``, fill with stuff, void small stuff.
 
         Args:
@@ -188,9 +314,12 @@ class SRMFusionHead(BasePanopticFusionHead):
             labels (Tensor): long, shape (N,).
             order_keys (Tensor): float, shape (N,), larger is laid first.
             stuff_labels (Tensor): long, shape (H, W), stuff argmax + C_th.
+            uncovered_void (Tensor, optional): bool, shape (H, W): pixels
+                that become VOID unless an instance is laid there. Defaults
+                to None (none).
 
         Returns:
-            PixelData: ``sem_seg`` int32 (1, H, W) panoptic ids.
+            Tensor: int32, shape (1, H, W), panoptic ids.
         """
         instance_ids, laid_index = self._lay_instances(masks, order_keys)
         laid_labels = labels.to(stuff_labels.device).long()[laid_index]
@@ -199,9 +328,13 @@ class SRMFusionHead(BasePanopticFusionHead):
         laid_ids = instance_ids[thing_mask]
         panoptic_seg[thing_mask] = (
             laid_labels[laid_ids - 1] + laid_ids * INSTANCE_OFFSET)
-        void_mask = self._small_stuff_mask(panoptic_seg, ~thing_mask)
+        stuff_mask = ~thing_mask
+        if uncovered_void is not None:
+            stuff_mask &= ~uncovered_void
+            panoptic_seg[~thing_mask & uncovered_void] = self.num_classes
+        void_mask = self._small_stuff_mask(panoptic_seg, stuff_mask)
         panoptic_seg[void_mask] = self.num_classes
-        return PixelData(sem_seg=panoptic_seg[None].int())
+        return panoptic_seg[None].int()
 
     def _lay_instances(self, masks: Tensor,
                        order_keys: Tensor) -> Tuple[Tensor, Tensor]:
@@ -277,6 +410,25 @@ class SRMFusionHead(BasePanopticFusionHead):
         small_component[0] = False  # not stuff
         small = small_component[components]
         return torch.from_numpy(small).to(panoptic_seg.device)
+
+
+def panoptic_sample_fields(result: PixelData) -> Dict[str, PixelData]:
+    """Split a fusion result into the data-sample fields it holds.
+
+    Args:
+        result (PixelData): One image's result of
+            :meth:`SRMFusionHead.predict`.
+
+    Returns:
+        dict[str, PixelData]: data-sample key (``pred_panoptic_seg``,
+        ``pred_panoptic_seg_srm``, ``pred_panoptic_seg_score``,
+        ``pred_sem_seg``) to ``PixelData(sem_seg=...)``, for the fields
+        present.
+    """
+    return {
+        sample_key: PixelData(sem_seg=result.get(field))
+        for field, sample_key in SAMPLE_KEYS.items() if field in result
+    }
 
 
 def _mask_boxes(masks: np.ndarray) -> List[Tuple[int, int, int, int]]:
