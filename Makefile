@@ -20,7 +20,8 @@ export PYTHON VENV TORCH_SPEC
 # `make test` costs a file-date comparison, not a pip resolve.
 $(STAMP): tools/misc/setup_env.sh tools/misc/requirements_satisfied.py \
 		requirements/build.txt requirements/mmcv.txt \
-		requirements/runtime.txt requirements/tests.txt setup.py
+		requirements/runtime.txt requirements/tests.txt \
+		requirements/demo.txt requirements/python_versions.txt setup.py
 	@bash tools/misc/setup_env.sh
 	@touch $@
 

@@ -1,39 +1,118 @@
 #!/usr/bin/env python
-"""Install mmoanet: ``pip install -e .`` (the Makefile does it for you)."""
+"""Install mmoanet.
+
+    pip install -e .             # development install (the Makefile does it)
+    pip wheel --no-deps -w dist .
+
+mmcv with its compiled ops is a prerequisite, not a requirement pip installs
+(see requirements/mmcv.txt and docs/installation.md). The configs and
+``model-index.yml`` are shipped inside the package as ``mmoanet/.mim/``, as
+OpenMMLab packages do, so that ``_base_ = 'mmoanet::oanet/oanet_r50_fpn.py'``
+works from a config anywhere.
+"""
+import os
 import os.path as osp
+import shutil
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+ROOT = osp.dirname(osp.abspath(__file__))
+# Files of the checkout that mmengine's ``pkg::`` lookup reads from
+# ``<package>/.mim/``: the configs and the model index of their metafiles.
+MIM_FILES = ('configs', 'model-index.yml')
 
 
 def read_version() -> str:
     namespace = {}
-    with open(osp.join('mmoanet', 'version.py')) as f:
+    with open(osp.join(ROOT, 'mmoanet', 'version.py')) as f:
         exec(compile(f.read(), 'mmoanet/version.py', 'exec'), namespace)
     return namespace['__version__']
 
 
-def read_requirements(path: str) -> list:
-    with open(path) as f:
+def read_lines(path: str) -> list:
+    """Non-empty lines of a requirements file, without comments."""
+    with open(osp.join(ROOT, path)) as f:
         lines = (line.split('#')[0].strip() for line in f)
         return [line for line in lines if line]
 
+
+def python_versions() -> list:
+    """The supported ``major.minor`` versions, oldest first."""
+    versions = read_lines('requirements/python_versions.txt')
+    return sorted(versions, key=lambda v: tuple(map(int, v.split('.'))))
+
+
+def python_requires(versions: list) -> str:
+    major, minor = versions[-1].split('.')
+    return f'>={versions[0]},<{major}.{int(minor) + 1}'
+
+
+class BuildPyWithMim(build_py):
+    """``build_py`` that also puts the configs into ``mmoanet/.mim``.
+
+    A wheel gets copies in its build folder (the source tree is left
+    alone); an editable install gets symbolic links in the source tree
+    (``mmoanet/.mim`` is ignored by git), so edited configs are seen at
+    once.
+    """
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            self._link_into(osp.join(ROOT, 'mmoanet', '.mim'))
+        else:
+            self._copy_into(osp.join(self.build_lib, 'mmoanet', '.mim'))
+
+    @staticmethod
+    def _remove(path: str) -> None:
+        if osp.islink(path) or osp.isfile(path):
+            os.remove(path)
+        elif osp.isdir(path):
+            shutil.rmtree(path)
+
+    def _copy_into(self, mim_dir: str) -> None:
+        os.makedirs(mim_dir, exist_ok=True)
+        for name in MIM_FILES:
+            src, dst = osp.join(ROOT, name), osp.join(mim_dir, name)
+            self._remove(dst)
+            if osp.isdir(src):
+                shutil.copytree(
+                    src, dst, ignore=shutil.ignore_patterns('__pycache__'))
+            else:
+                shutil.copyfile(src, dst)
+
+    def _link_into(self, mim_dir: str) -> None:
+        os.makedirs(mim_dir, exist_ok=True)
+        for name in MIM_FILES:
+            dst = osp.join(mim_dir, name)
+            self._remove(dst)
+            os.symlink(osp.join('..', '..', name), dst)
+
+
+VERSIONS = python_versions()
 
 setup(
     name='mmoanet',
     version=read_version(),
     description='OANet (CVPR 2019) panoptic segmentation for MMDetection 3.x',
-    long_description=open('README.md').read(),
+    long_description=open(osp.join(ROOT, 'README.md')).read(),
     long_description_content_type='text/markdown',
     keywords='computer vision, panoptic segmentation, mmdetection',
     packages=find_packages(include=('mmoanet', 'mmoanet.*')),
+    cmdclass={'build_py': BuildPyWithMim},
     include_package_data=True,
-    python_requires='>=3.8',
-    install_requires=read_requirements('requirements/runtime.txt') +
-    read_requirements('requirements/mmcv.txt'),
-    extras_require={'tests': read_requirements('requirements/tests.txt')},
+    python_requires=python_requires(VERSIONS),
+    install_requires=read_lines('requirements/runtime.txt'),
+    extras_require={
+        'tests': read_lines('requirements/tests.txt'),
+        'demo': read_lines('requirements/demo.txt'),
+    },
     classifiers=[
-        'Programming Language :: Python :: 3.10',
-        'Programming Language :: Python :: 3.11',
         'License :: OSI Approved :: Apache Software License',
+        'Operating System :: OS Independent',
+        'Programming Language :: Python :: 3',
+    ] + [f'Programming Language :: Python :: {v}' for v in VERSIONS] + [
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
     license='Apache License 2.0',
     zip_safe=False)

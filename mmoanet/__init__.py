@@ -1,8 +1,10 @@
 """mmoanet: OANet panoptic segmentation for MMDetection 3.x.
 
 Importing the package checks the OpenMMLab versions, registers every mmoanet
-component in mmdet's registries and makes mmengine read local checkpoints
-with ``weights_only=True`` (see :mod:`mmoanet.utils.checkpoint`).
+component in mmdet's registries, makes mmengine read local checkpoints
+with ``weights_only=True`` (see :mod:`mmoanet.utils.checkpoint`) and lets
+configs anywhere inherit ``mmoanet::`` configs (see
+:mod:`mmoanet.utils.config_package`).
 """
 # isort: off
 from .utils.dependencies import check_dependencies
@@ -18,9 +20,11 @@ from .evaluation import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403
 from .visualization import *  # noqa: E402,F401,F403
 from .utils import register_safe_checkpoint_loader  # noqa: E402
+from .utils.config_package import register_config_package  # noqa: E402
 # isort: on
 
 register_safe_checkpoint_loader()
+register_config_package()  # configs elsewhere may inherit 'mmoanet::...'
 
 __all__ = (['__version__', 'register_safe_checkpoint_loader'] +
            models.__all__ + datasets.__all__ + evaluation.__all__ +

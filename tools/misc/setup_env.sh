@@ -9,6 +9,8 @@
 #   TORCH_SPEC  pip requirement for torch; set it for a CUDA build, e.g.
 #               TORCH_SPEC='torch==2.4.1' make test        (default: torch==2.13.0)
 #   MAX_JOBS    parallel compile jobs for mmcv's ops       (default: nproc)
+#   MMCV_SPEC   the mmcv to build, inside requirements/mmcv.txt's range
+#                                                          (default: mmcv==2.1.0)
 #
 # Each step checks whether it is already satisfied, so a second run installs
 # nothing. mmcv 2.1.0 is built from source (about 8 minutes on 2 cores); pip
@@ -20,6 +22,7 @@ cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+MMCV_SPEC="${MMCV_SPEC:-mmcv==2.1.0}"
 LOG_DIR="$VENV/logs"
 
 die() {
@@ -32,14 +35,18 @@ die() {
 step() { echo "[setup] $*"; }
 
 # --- prerequisites --------------------------------------------------------
+# The supported versions are stated once, in requirements/python_versions.txt.
+VERSIONS="$(sed -e 's/#.*//' requirements/python_versions.txt | xargs)"
+NEWEST="${VERSIONS##* }"
 command -v "$PYTHON" >/dev/null 2>&1 ||
   die "no Python interpreter '$PYTHON' found." \
-    "Install Python 3.10 or 3.11 (e.g. 'apt-get install python3 python3-venv python3-dev')" \
-    "or point PYTHON at one: PYTHON=/usr/bin/python3.11 make test"
-"$PYTHON" - <<'EOF' || die "unsupported Python version." \
-  "mmoanet supports Python 3.10 and 3.11; run with PYTHON=/path/to/python3.11."
+    "Install Python ${VERSIONS// / or } (e.g. 'apt-get install python3 python3-venv python3-dev')" \
+    "or point PYTHON at one: PYTHON=/usr/bin/python$NEWEST make test"
+# shellcheck disable=SC2086  # one argument per version
+"$PYTHON" - $VERSIONS <<'EOF' || die "unsupported Python version." \
+  "mmoanet supports Python ${VERSIONS// / and }; run with PYTHON=/path/to/python$NEWEST."
 import sys
-sys.exit(0 if (3, 8) <= sys.version_info[:2] < (3, 13) else 1)
+sys.exit(0 if '%d.%d' % sys.version_info[:2] in sys.argv[1:] else 1)
 EOF
 if [ ! -x "$VENV/bin/python" ]; then
   step "creating virtual environment $VENV with $("$PYTHON" --version)"
@@ -76,9 +83,10 @@ if ! satisfied "$TORCH_SPEC" -r requirements/build.txt ||
 fi
 
 # --- mmcv with compiled ops -----------------------------------------------
-if ! have <<'EOF'; then
+if ! have "$MMCV_SPEC" <<'EOF'; then
 import importlib.metadata as m, sys
-assert m.version('mmcv') == '2.1.0'
+from packaging.requirements import Requirement
+assert m.version('mmcv') in Requirement(sys.argv[1]).specifier
 from mmcv.ops import nms  # noqa: F401  raises when built without ops
 EOF
   if ! command -v "${CXX:-c++}" >/dev/null 2>&1; then
@@ -89,14 +97,15 @@ EOF
   [ -f "$inc/Python.h" ] ||
     die "Python headers ($inc/Python.h) are missing; mmcv's ops need them." \
       "Install them (Debian/Ubuntu: apt-get install python3-dev)."
-  step "building mmcv 2.1.0 with compiled ops (first time: ~8 min on 2 cores;" \
+  step "building $MMCV_SPEC with compiled ops (first time: ~8 min on 2 cores;" \
     "log: $LOG_DIR/mmcv.log)"
   start=$(date +%s)
   if ! MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "${PIP[@]}" install --no-build-isolation -r requirements/mmcv.txt \
+    "${PIP[@]}" install --no-build-isolation "$MMCV_SPEC" \
+    -c requirements/mmcv.txt \
     >"$LOG_DIR/mmcv.log" 2>&1; then
     grep -E -m 15 'error|Error' "$LOG_DIR/mmcv.log" >&2 || true
-    die "building mmcv 2.1.0 failed; the full log is $LOG_DIR/mmcv.log." \
+    die "building $MMCV_SPEC failed; the full log is $LOG_DIR/mmcv.log." \
       "Common causes: no C++ compiler or Python headers (apt-get install" \
       "build-essential python3-dev), a torch without its C++ headers, or" \
       "setuptools>=82 (needs pkg_resources; see requirements/build.txt)."
@@ -105,10 +114,13 @@ EOF
 fi
 
 # --- runtime, tests, mmoanet itself ---------------------------------------
-if ! satisfied -r requirements/runtime.txt -r requirements/tests.txt mmoanet
-then
+# mmoanet's extras: tests (pytest, linters, scipy) and demo (matplotlib).
+EXTRAS=(-r requirements/runtime.txt -r requirements/tests.txt
+  -r requirements/demo.txt)
+if ! satisfied "${EXTRAS[@]}" mmoanet || [ ! -e mmoanet/.mim/configs ]; then
   step "installing mmengine, mmdet, panopticapi, test tools and mmoanet (editable)"
-  pip_quiet runtime install -r requirements/runtime.txt -r requirements/tests.txt
+  pip_quiet runtime install "${EXTRAS[@]}"
+  # Editable: the checkout is imported, and mmoanet/.mim links its configs.
   pip_quiet mmoanet install --no-deps --no-build-isolation -e .
 fi
 

@@ -1,0 +1,34 @@
+"""Let configs elsewhere inherit ours: ``_base_ = 'mmoanet::oanet/...'``.
+
+mmengine resolves ``pkg::path`` only for the packages listed in its
+``mmengine.config.utils.MODULE2PACKAGE`` (mmdet, mmseg, ...), and reads the
+file from ``<installed package>/.mim/configs/path``. ``setup.py`` ships the
+configs there (copies in a wheel, links in an editable install);
+:func:`register_config_package` adds mmoanet to the list. ``import mmoanet``
+calls it, so a script must import mmoanet before it parses such a config
+(mmoanet's own tools do).
+
+mmengine 0.10.7 finds the package folder through ``pkg_resources``, whose
+location of an editable (PEP 660) install is site-packages, not the
+checkout. We therefore name the lookup by a module of the package
+(``mmoanet.version``), which mmengine finds through the import system in
+both kinds of install.
+"""
+import os.path as osp
+
+from mmengine.config import utils as config_utils
+
+__all__ = ['CONFIG_LOOKUP_MODULE', 'register_config_package', 'mim_dir']
+
+# A module directly inside the package folder; mmengine takes its folder.
+CONFIG_LOOKUP_MODULE = 'mmoanet.version'
+
+
+def mim_dir() -> str:
+    """Folder holding the shipped ``configs/`` and ``model-index.yml``."""
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim')
+
+
+def register_config_package() -> None:
+    """Make ``mmoanet::`` a package prefix mmengine's Config accepts."""
+    config_utils.MODULE2PACKAGE.setdefault('mmoanet', CONFIG_LOOKUP_MODULE)
