@@ -6,16 +6,20 @@ trains the instance branch on COCO's *instance* annotations, where a person's
 mask runs under the tie, and calls the PNG-derived alternative
 "w/pano-instance GT" (Table 3, 3rd row: worse). This dataset offers both.
 """
+import json
+import logging
 import os.path as osp
 from collections import defaultdict
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from mmdet.datasets import CocoPanopticDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import join_path, load
+from mmengine.logging import print_log
 from mmengine.utils import is_abs
 
-from .exceptions import PanopticAnnotationError, PanopticFileNotFoundError
+from .exceptions import (DatasetItemError, PanopticAnnotationError,
+                         PanopticFileNotFoundError)
 
 INSTANCE_SOURCES = ('instances', 'panoptic')
 
@@ -38,12 +42,20 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
     - ``'panoptic'`` ("w/pano-instance GT", Table 3): masks cut from the PNG,
       i.e. mmdet's behaviour; crowd segments give no instance.
 
-    Annotations are checked as they are read: an unknown category, a class
-    order that would shift labels, or an instance of an image the panoptic
-    file does not list raises :class:`PanopticAnnotationError`; a missing
-    image or PNG raises :class:`PanopticFileNotFoundError` (local files
-    only, see ``check_files``). The PNG itself is checked by
-    :class:`LoadPanopticInstanceAnnotations` when it is decoded.
+    Annotations are checked as they are read, in one pass over each JSON,
+    so a bad file stops a run in its first seconds rather than when the
+    image is sampled: a file that is not valid JSON, an unknown category, a
+    class order that would shift labels, an instance of an image the
+    panoptic file does not list, an RLE whose ``size`` is not its image's,
+    a malformed polygon or one that leaves the image, or an instances file
+    without a single thing annotation while the panoptic segments hold
+    things raises :class:`PanopticAnnotationError`; a missing image or PNG
+    raises :class:`PanopticFileNotFoundError` (local files only, see
+    ``check_files``). The PNG itself, and the image's size against its
+    JSON entry, are checked by :class:`LoadPanopticInstanceAnnotations`
+    when they are decoded; any other failure while preparing an image (an
+    undecodable file, say) is re-raised as :class:`DatasetItemError`
+    naming the image file and id.
 
     Custom class sets work through ``metainfo=dict(classes=...,
     thing_classes=..., stuff_classes=..., palette=...)``. ``classes`` must
@@ -61,6 +73,13 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
             panoptic PNG exists, so a missing file fails before training
             rather than hours into it. Skipped for non-local backends.
             Defaults to True.
+        allow_empty_instances (bool): Accept an ``ins_ann_file`` with no
+            thing annotation although the panoptic segments hold things.
+            Such a file (the wrong split, a stuff-only export) leaves the
+            detector and the SRM nothing to learn about things, so by
+            default it is an error; images whose things are missing from
+            ``ins_ann_file`` while others have some are only counted in a
+            warning. Defaults to False.
         **kwargs: Arguments of :class:`mmdet.datasets.CocoPanopticDataset`
             (``metainfo``, ``data_root``, ``data_prefix``, ``pipeline``...).
     """
@@ -70,6 +89,7 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
                  ins_ann_file: Optional[str] = None,
                  instance_source: str = 'instances',
                  check_files: bool = True,
+                 allow_empty_instances: bool = False,
                  **kwargs) -> None:
         if instance_source not in INSTANCE_SOURCES:
             raise ValueError(f'instance_source must be one of '
@@ -82,6 +102,7 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
         self.ins_ann_file = ins_ann_file
         self.instance_source = instance_source
         self.check_files = check_files
+        self.allow_empty_instances = allow_empty_instances
         super().__init__(ann_file=ann_file, **kwargs)
 
     def _join_prefix(self) -> None:
@@ -102,7 +123,10 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
             the loader treats their pixels as VOID instead of unknown).
         """
         self._categories_checked = False
-        data_list = super().load_data_list()
+        try:
+            data_list = super().load_data_list()
+        except json.JSONDecodeError as error:
+            raise _json_error(self.ann_file, error) from error
         if self.check_files and self.backend_args is None:
             self._check_files_exist(data_list)
         if self.instance_source == 'instances':
@@ -194,7 +218,13 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
         Args:
             data_list (list[dict]): Data infos, changed in place.
         """
-        ins_json = load(self.ins_ann_file, backend_args=self.backend_args)
+        try:
+            ins_json = load(
+                self.ins_ann_file,
+                file_format='json',
+                backend_args=self.backend_args)
+        except json.JSONDecodeError as error:
+            raise _json_error(self.ins_ann_file, error) from error
         infos_by_id = {info['img_id']: info for info in data_list}
         self._check_instance_images(ins_json.get('images', []), infos_by_id)
         label_by_cat = self._instance_labels(ins_json.get('categories', []))
@@ -215,6 +245,44 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
                 if instance is not None:
                     instances.append(instance)
             data_info['instances'] = instances
+        self._check_things_present(data_list)
+
+    def _check_things_present(self, data_list: List[dict]) -> None:
+        """Refuse an instances file without things where the PNGs have some.
+
+        Raises:
+            PanopticAnnotationError: ``ins_ann_file`` gives no image a thing
+                instance while ``ann_file`` lists thing segments, unless
+                ``allow_empty_instances``.
+        """
+        without = [
+            info['img_id'] for info in data_list
+            if not info['instances'] and any(s['is_thing']
+                                             for s in info['segments_info'])
+        ]
+        if not without:
+            return
+        num_segments = sum(
+            sum(s['is_thing'] for s in info['segments_info'])
+            for info in data_list)
+        if not any(info['instances'] for info in data_list):
+            message = (
+                f'{self.ins_ann_file} has no thing annotation of the '
+                f'{len(data_list)} images, but {self.ann_file} lists '
+                f'{num_segments} thing segments in {len(without)} of them: '
+                'the detector and the SRM would learn nothing about things. '
+                'Check that ins_ann_file is the instances JSON of these '
+                "images, use instance_source='panoptic' to cut the "
+                'instances from the PNGs, or set allow_empty_instances=True '
+                'if this is intended')
+            if not self.allow_empty_instances:
+                raise PanopticAnnotationError(message)
+        else:
+            message = (f'{self.ins_ann_file}: {len(without)} of '
+                       f'{len(data_list)} images have thing segments in '
+                       f'{self.ann_file} but no thing instance (e.g. image '
+                       f'ids {without[:5]}); they train as stuff-only images')
+        print_log(message, logger='current', level=logging.WARNING)
 
     def _check_instance_images(self, images: List[dict],
                                infos_by_id: Dict[int, dict]) -> None:
@@ -286,8 +354,121 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
             raise PanopticAnnotationError(
                 f'{self.ins_ann_file}: annotation {ann["id"]} of image '
                 f'{ann["image_id"]} has no segmentation')
+        problem = segmentation_problem(ann['segmentation'],
+                                       data_info['height'], data_info['width'])
+        if problem:
+            raise PanopticAnnotationError(
+                f'{self.ins_ann_file}: annotation {ann["id"]} of image '
+                f'{ann["image_id"]} ({osp.basename(data_info["img_path"])}, '
+                f'{data_info["height"]}x{data_info["width"]}): {problem}')
         return dict(
             bbox=[x1, y1, x1 + w, y1 + h],
             bbox_label=label,
             ignore_flag=int(bool(ann.get('iscrowd', 0))),
             mask=ann['segmentation'])
+
+    def prepare_data(self, idx: int) -> Any:
+        """Run the pipeline on one image; name the image if it fails.
+
+        Errors of the pipeline (an undecodable image, a mask that will not
+        decode) come from mmcv, OpenCV or numpy without a file name; they
+        are re-raised as :class:`DatasetItemError` naming the image file,
+        its id and ``idx``. Our own annotation errors already name the file
+        and pass unchanged.
+
+        Args:
+            idx (int): Index of the image in the dataset.
+
+        Returns:
+            Any: What the pipeline returns (the packed inputs and data
+            sample with ``PackDetInputs``).
+        """
+        try:
+            return super().prepare_data(idx)
+        except (PanopticAnnotationError, PanopticFileNotFoundError):
+            raise
+        except Exception as error:
+            data_info = self.get_data_info(idx)
+            raise DatasetItemError(
+                f'preparing image {data_info.get("img_path")} (image id '
+                f'{data_info.get("img_id")}, index {idx} of the dataset of '
+                f'{self.ann_file}) failed: {type(error).__name__}: '
+                f'{error}') from error
+
+
+def _json_error(path: str,
+                error: json.JSONDecodeError) -> PanopticAnnotationError:
+    """An error that names the JSON file and keeps the line and column."""
+    return PanopticAnnotationError(
+        f'{path} is not valid JSON: {error.msg}: line {error.lineno} column '
+        f'{error.colno} (char {error.pos}); the file may be truncated or '
+        'not a COCO annotation file')
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def segmentation_problem(segmentation: Any, height: int,
+                         width: int) -> Optional[str]:
+    """Say what is wrong with one COCO segmentation, without decoding it.
+
+    Cheap enough for every annotation at start-up: an RLE's ``size`` is
+    compared with the image (and the run lengths of an uncompressed RLE are
+    summed); a polygon's coordinates must come in (x, y) pairs of numbers
+    and lie inside the image, give or take a pixel (COCO's own polygons
+    reach up to the image border, i.e. ``x <= width``). Polygons of fewer
+    than three points pass: mmdet's loader marks those instances ignored.
+
+    Args:
+        segmentation (list | dict): Polygons (list of flat coordinate lists)
+            or an RLE (``size`` [height, width] and ``counts``).
+        height (int): Image height in pixels.
+        width (int): Image width in pixels.
+
+    Returns:
+        str | None: A sentence on the first problem found, or None.
+    """
+    if isinstance(segmentation, dict):
+        size, counts = segmentation.get('size'), segmentation.get('counts')
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or not all(_is_number(v) for v in size)):
+            return f'its RLE has no valid size [height, width] ({size!r})'
+        if list(size) != [height, width]:
+            return (f'its RLE is {size[0]}x{size[1]} (size [height, width]) '
+                    f'but the image is {height}x{width}')
+        if isinstance(counts, list):
+            if sum(counts) != height * width:
+                return (f'the run lengths of its uncompressed RLE sum to '
+                        f'{sum(counts)}, not height x width = '
+                        f'{height * width}')
+        elif not isinstance(counts, (str, bytes)):
+            return f'its RLE counts are a {type(counts).__name__}'
+        return None
+    if not isinstance(segmentation, list):
+        return (f'its segmentation is a {type(segmentation).__name__}, '
+                'neither polygons (a list) nor an RLE (a dict)')
+    for number, polygon in enumerate(segmentation):
+        malformed = (f'polygon {number} is not a flat list of numbers '
+                     '[x1, y1, x2, y2, ...]')
+        if not isinstance(polygon, list):
+            return malformed
+        if len(polygon) % 2:
+            return (f'polygon {number} has an odd number of coordinates '
+                    f'({len(polygon)})')
+        if not polygon:
+            continue
+        xs, ys = polygon[0::2], polygon[1::2]
+        try:
+            # min/max and the comparisons raise TypeError on anything but
+            # numbers, at a fraction of the cost of a check per element.
+            x_range, y_range = (min(xs), max(xs)), (min(ys), max(ys))
+            inside = (-1 <= x_range[0] and x_range[1] <= width + 1
+                      and -1 <= y_range[0] and y_range[1] <= height + 1)
+        except TypeError:
+            return malformed
+        if not inside:
+            return (f'polygon {number} reaches x {x_range[0]}..{x_range[1]}, '
+                    f'y {y_range[0]}..{y_range[1]}, outside the '
+                    f'{height}x{width} image')
+    return None

@@ -11,9 +11,10 @@ from mmdet.datasets import CocoPanopticDataset
 from mmdet.evaluation import CocoPanopticMetric
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.registry import DATASETS
+from mmengine.logging import MMLogger
 
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
-                              CocoPanopticInstancesDataset,
+                              CocoPanopticInstancesDataset, DatasetItemError,
                               PanopticAnnotationError,
                               PanopticFileNotFoundError,
                               generate_synthetic_occlusion)
@@ -313,3 +314,169 @@ def test_image_without_things(tmp_path, instance_source):
         assert sample.gt_instances.masks.masks.shape == (0, 48, 48)
         labels = sample.gt_sem_seg.sem_seg.unique().tolist()
         assert labels and min(labels) >= 6  # stuff only
+
+
+# ----------------------------------------- issue 11: sizes, parsing, empties
+
+
+def instances_json(root: str) -> str:
+    return osp.join(root, 'annotations', 'instances_train.json')
+
+
+@pytest.mark.parametrize('instance_source', ['instances', 'panoptic'])
+def test_image_size_disagrees_with_json(small_root, instance_source):
+    # The JSON entry and the PNG say 64x64; the image file is 60x64.
+    img_path = osp.join(small_root, 'train', '000000000001.jpg')
+    cv2.imwrite(img_path, cv2.imread(img_path)[:60])
+    dataset = build_small(small_root, instance_source=instance_source)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=r'000000000001\.jpg of image 1 is 60x64, but its JSON '
+            r'entry says 64x64'):
+        dataset[0]
+    # The other images still load.
+    assert len(dataset[1]['gt_masks']) == len(dataset[1]['gt_bboxes'])
+
+
+def first_annotation(root: str, edit) -> dict:
+    """Apply ``edit`` to the first instance annotation; return it."""
+    changed = {}
+
+    def apply(content):
+        ann = content['annotations'][0]
+        edit(ann)
+        changed.update(ann)
+
+    edit_json(instances_json(root), apply)
+    return changed
+
+
+def test_rle_of_wrong_size_fails_at_start_up(small_root):
+
+    def grow(ann):
+        ann['segmentation']['size'] = [80, 64]
+
+    ann = first_annotation(small_root, grow)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'instances_train\.json: annotation {ann["id"]} of image '
+            rf'{ann["image_id"]} .*RLE is 80x64 .* image is 64x64'):
+        build_small(small_root)
+
+
+def test_uncompressed_rle_with_wrong_counts(small_root):
+
+    def uncompress(ann):
+        ann['segmentation'] = dict(size=[64, 64], counts=[100, 50, 10])
+
+    ann = first_annotation(small_root, uncompress)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'annotation {ann["id"]} of image {ann["image_id"]} .*'
+            r'sum to 160, not height x width = 4096'):
+        build_small(small_root)
+
+
+@pytest.mark.parametrize(
+    'polygons,problem',
+    [([[10, 10, 90, 10, 90, 40]], r'polygon 0 reaches x 10\.\.90'),
+     ([[10, 10, 20, 10, 20]], 'odd number of coordinates'),
+     ([[10, 10], 'x'], 'polygon 1 is not a flat list of numbers'),
+     ('abc', 'neither polygons')])
+def test_bad_polygon_fails_at_start_up(small_root, polygons, problem):
+
+    def set_polygon(ann):
+        ann['segmentation'] = polygons
+
+    ann = first_annotation(small_root, set_polygon)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'instances_train\.json: annotation {ann["id"]} of image '
+            rf'{ann["image_id"]} .*{problem}'):
+        build_small(small_root)
+
+
+def test_polygon_on_the_border_passes(small_root):
+    # COCO polygons run along the border, x = width: not an error.
+    def set_polygon(ann):
+        ann['segmentation'] = [[0, 0, 64, 0, 64, 64.5, 0, 64]]
+
+    first_annotation(small_root, set_polygon)
+    dataset = build_small(small_root)
+    assert len(dataset[0]['gt_masks']) == len(dataset[0]['gt_bboxes'])
+
+
+@pytest.mark.parametrize('name',
+                         ['panoptic_train.json', 'instances_train.json'])
+def test_corrupt_json_names_the_file(small_root, name):
+    path = osp.join(small_root, 'annotations', name)
+    with open(path) as file:
+        text = file.read()
+    with open(path, 'w') as file:
+        file.write(text[:len(text) // 2])  # cut short, as a failed copy
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'{name} is not valid JSON: .*line 1 column \d+'):
+        build_small(small_root)
+
+
+@pytest.mark.parametrize('content', [b'', b'not a jpeg at all'])
+def test_undecodable_image_names_the_file(small_root, content):
+    with open(osp.join(small_root, 'train', '000000000002.jpg'), 'wb') as f:
+        f.write(content)
+    dataset = build_small(small_root)
+    assert len(dataset[0]['gt_masks']) > 0  # the others are unaffected
+    with pytest.raises(
+            DatasetItemError,
+            match=r'000000000002\.jpg \(image id 2, index 1 of the dataset'):
+        dataset[1]
+
+
+def test_undecodable_png_names_the_file(small_root):
+    with open(
+            osp.join(small_root, 'annotations', 'panoptic_train',
+                     '000000000003.png'), 'wb') as file:
+        file.write(b'\x89PNG broken')
+    dataset = build_small(small_root)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=r'000000000003\.png of image 3 cannot be decoded'):
+        dataset[2]
+
+
+def test_instances_file_without_things(small_root):
+
+    def drop_annotations(content):
+        content['annotations'] = []
+
+    edit_json(instances_json(small_root), drop_annotations)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=r'instances_train\.json has no thing annotation of the 3 '
+            r'images, but .*panoptic_train\.json lists \d+ thing segments '
+            r'in 3 of them'):
+        build_small(small_root)
+    # An explicit opt-out loads, and the images have no instance.
+    dataset = build_small(small_root, allow_empty_instances=True)
+    assert len(dataset[0]['gt_bboxes']) == 0
+
+
+def test_some_images_without_instances_only_warn(small_root, tmp_path):
+
+    def drop_first_image(content):
+        content['annotations'] = [
+            ann for ann in content['annotations'] if ann['image_id'] != 1
+        ]
+
+    edit_json(instances_json(small_root), drop_first_image)
+    log_file = tmp_path / 'run.log'
+    MMLogger.get_instance(
+        'some_images_without_instances',
+        log_file=str(log_file))  # the current logger
+    dataset = build_small(small_root)
+    assert len(dataset) == 3
+    assert len(dataset[0]['gt_bboxes']) == 0
+    assert len(dataset[1]['gt_bboxes']) > 0
+    log = log_file.read_text()
+    assert 'instances_train.json: 1 of 3 images have thing segments' in log
+    assert 'image ids [1]' in log

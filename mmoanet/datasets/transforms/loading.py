@@ -89,6 +89,7 @@ class LoadPanopticInstanceAnnotations(LoadPanopticAnnotations):
         Returns:
             dict: ``results`` with the ``gt_*`` keys listed above.
         """
+        self._check_image_size(results)
         if self.with_bbox:
             self._load_bboxes(results)
         if self.with_label:
@@ -102,6 +103,26 @@ class LoadPanopticInstanceAnnotations(LoadPanopticAnnotations):
         if self.with_seg or (self.with_mask and not masks_from_instances):
             self._load_panoptic_png(results, masks_from_instances)
         return results
+
+    @staticmethod
+    def _check_image_size(results: dict) -> None:
+        """The decoded image must have the size of its JSON entry.
+
+        Masks are decoded at the JSON's size and the semantic map at the
+        PNG's, so a mismatch would otherwise surface deep in mmdet or numpy
+        (``cannot reshape array ...``) without a file name, whatever the
+        instance source.
+        """
+        if 'ori_shape' not in results or 'height' not in results:
+            return
+        image_shape = tuple(results['ori_shape'][:2])
+        json_shape = (results['height'], results['width'])
+        if image_shape != json_shape:
+            raise PanopticAnnotationError(
+                f'image {results.get("img_path")} of image '
+                f'{results.get("img_id")} is {image_shape[0]}x'
+                f'{image_shape[1]}, but its JSON entry says {json_shape[0]}x'
+                f'{json_shape[1]}')
 
     def _load_panoptic_png(self, results: dict,
                            masks_from_instances: bool) -> None:
@@ -123,8 +144,18 @@ class LoadPanopticInstanceAnnotations(LoadPanopticAnnotations):
             raise PanopticFileNotFoundError(
                 f'panoptic PNG {png_path} of image {img_id} does not '
                 f'exist') from error
-        png = mmcv.imfrombytes(png_bytes, flag='color', channel_order='rgb')
-        segment_map = rgb_to_segment_id(png)
+        try:
+            png = mmcv.imfrombytes(
+                png_bytes, flag='color', channel_order='bgr')
+        except Exception as error:  # OpenCV raises on an empty buffer
+            png, decode_error = None, f': {error}'
+        else:
+            decode_error = ''
+        if png is None:
+            raise PanopticAnnotationError(
+                f'panoptic PNG {png_path} of image {img_id} cannot be '
+                f'decoded{decode_error}; the file is damaged or not an image')
+        segment_map = rgb_to_segment_id(png[..., ::-1])
 
         expected_shape = (results['height'], results['width'])
         shapes = [('its JSON entry', expected_shape)]
