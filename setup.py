@@ -108,11 +108,11 @@ setup(
         'demo': read_lines('requirements/demo.txt'),
     },
     classifiers=[
-        'License :: OSI Approved :: Apache Software License',
         'Operating System :: OS Independent',
         'Programming Language :: Python :: 3',
     ] + [f'Programming Language :: Python :: {v}' for v in VERSIONS] + [
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
-    license='Apache License 2.0',
+    license='Apache-2.0',  # an SPDX expression (setuptools>=77)
+    license_files=['LICENSE'],
     zip_safe=False)
