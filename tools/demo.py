@@ -92,8 +92,11 @@ def main():
     print(f'checkpoint: {checkpoint} ({train_time / 60:.1f} min)')
 
     step(3, 'evaluating SRM order and score order of the same predictions')
+    # classwise: per-class PQ of both orders as table and bar chart, beside
+    # the evaluation log (test/<timestamp>/per_class_pq.*).
     metrics = evaluate_checkpoint(CONFIG, checkpoint,
-                                  osp.join(args.work_dir, 'test'))
+                                  osp.join(args.work_dir, 'test'),
+                                  {'test_evaluator.0.classwise': True})
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
         json.dump(metrics, f, indent=1)
     table = order_table(metrics)
@@ -105,10 +108,12 @@ def main():
     os.makedirs(inputs, exist_ok=True)
     for path in sorted(glob.glob(osp.join(data_root, 'val', '*')))[:6]:
         shutil.copy(path, inputs)
+    # The tiny config predicts both orders; PanopticLocalVisualizer draws
+    # them side by side.
     subprocess.run([
-        sys.executable, 'tools/inference.py', inputs, CONFIG, checkpoint,
-        '--out-dir',
-        osp.join(args.work_dir, 'overlays'), '--compare-orders'
+        sys.executable, 'tools/inference.py', inputs, CONFIG, '--weights',
+        checkpoint, '--out-dir',
+        osp.join(args.work_dir, 'overlays'), '--device', 'cpu'
     ],
                    check=True)
 
@@ -121,6 +126,8 @@ def main():
     print(f'overlays (score order | SRM order): '
           f'{osp.join(args.work_dir, "overlays", "vis")}')
     print(f'metrics: {osp.join(args.work_dir, "metrics.json")}')
+    print('per-class PQ (table, bar chart): '
+          f'{osp.join(args.work_dir, "test", "*", "per_class_pq.*")}')
     print(f'total time: {(time.time() - started) / 60:.1f} min '
           f'(training {train_time / 60:.1f} min)')
 

@@ -15,12 +15,12 @@ import os.path as osp
 import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
-from mmdet.evaluation import DumpDetResults
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
+from mmoanet.evaluation import DumpPanopticResults
 from mmoanet.utils import check_checkpoint_matches
 
 # tools.utils: helpers of the scripts, found from the folder above tools/.
@@ -37,7 +37,9 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument(
-        '--out', help='dump predictions to this pickle file (.pkl)')
+        '--out',
+        help='dump the predictions to this pickle file (.pkl), compactly: '
+        'panoptic maps as PNG, masks as RLE (DumpPanopticResults)')
     parser.add_argument(
         '--eval',
         nargs='+',
@@ -63,6 +65,11 @@ def parse_args(argv=None):
     parser.add_argument(
         '--wait-time', type=float, default=2, help='--show interval (s)')
     parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: not supported for panoptic '
+        'segmentation (refused with a message)')
+    parser.add_argument(
         '--allow-partial-load',
         action='store_true',
         help='evaluate even if the checkpoint lacks tensors of the model or '
@@ -84,6 +91,10 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f'--out {args.out}: must end with .pkl (a pickle of '
                      'the predictions); for COCO panoptic JSON and PNGs use '
                      '--format-only --outfile-prefix PREFIX')
+    if args.tta:
+        parser.error('--tta: test-time augmentation is not supported for '
+                     "panoptic segmentation (mmdet's DetTTAModel merges "
+                     'boxes and masks, not panoptic maps); test without it')
     unknown = [name for name in args.eval or () if name not in EVAL_ALIASES]
     if unknown:
         parser.error(f'--eval {" ".join(unknown)}: unsupported; use one of '
@@ -171,7 +182,7 @@ def main(argv=None):
         logger=runner.logger)
     if args.out is not None:
         runner.test_evaluator.metrics.append(
-            DumpDetResults(out_file_path=args.out))
+            DumpPanopticResults(out_file_path=args.out))
     return runner.test()
 
 
