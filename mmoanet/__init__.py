@@ -14,8 +14,9 @@ check_dependencies()
 
 # Importing the subpackages registers their components; the version guard
 # above must run first so that a wrong stack fails with a readable message.
-from . import datasets, evaluation, models, visualization  # noqa: E402
+from . import datasets, engine, evaluation, models, visualization  # noqa: E402
 from .datasets import *  # noqa: E402,F401,F403
+from .engine import *  # noqa: E402,F401,F403
 from .evaluation import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403
 from .visualization import *  # noqa: E402,F401,F403
@@ -27,5 +28,5 @@ register_safe_checkpoint_loader()
 register_config_package()  # configs elsewhere may inherit 'mmoanet::...'
 
 __all__ = (['__version__', 'register_safe_checkpoint_loader'] +
-           models.__all__ + datasets.__all__ + evaluation.__all__ +
-           visualization.__all__)
+           models.__all__ + datasets.__all__ + engine.__all__ +
+           evaluation.__all__ + visualization.__all__)

@@ -21,11 +21,11 @@ from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
 from mmoanet.evaluation import DumpPanopticResults
-from mmoanet.utils import check_checkpoint_matches
 
 # tools.utils: helpers of the scripts, found from the folder above tools/.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from tools.utils.launch import (EVAL_ALIASES, add_launch_args, apply_work_dir,
+from tools.utils.launch import (EVAL_ALIASES, add_checkpoint_match_hook,
+                                add_launch_args, apply_work_dir,
                                 check_paths_exist, parse_launch_args,
                                 prepare_cpu_distributed)
 
@@ -158,6 +158,8 @@ def build_config(args) -> Config:
     cfg.load_from = args.checkpoint
     if args.allow_partial_load:
         cfg.allow_partial_load = True
+    # Refuses a checkpoint of another model when it is loaded.
+    add_checkpoint_match_hook(cfg)
     configure_evaluator(cfg, args)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -173,13 +175,6 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    # mmengine loads non-strictly: refuse a checkpoint of another model
-    # unless a partial load was asked for (then the keys go to the log).
-    check_checkpoint_matches(
-        runner.model,
-        args.checkpoint,
-        allow_partial=cfg.get('allow_partial_load', False),
-        logger=runner.logger)
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpPanopticResults(out_file_path=args.out))

@@ -16,13 +16,13 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
-from mmoanet.utils import check_checkpoint_matches
 
 # tools.utils: helpers of the scripts, found from the folder above tools/.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from tools.utils.launch import (add_launch_args, apply_work_dir,
-                                check_paths_exist, find_resume_checkpoint,
-                                parse_launch_args, prepare_cpu_distributed)
+from tools.utils.launch import (add_checkpoint_match_hook, add_launch_args,
+                                apply_work_dir, check_paths_exist,
+                                find_resume_checkpoint, parse_launch_args,
+                                prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -44,6 +44,7 @@ def parse_args(argv=None):
         'the work dir when no path is given')
     add_launch_args(parser)
     args = parse_launch_args(parser, argv)
+    args.resume_skipped = []  # newer checkpoints --resume passed over
     # Bad paths stop here, before the config's model or data are built.
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
@@ -78,12 +79,16 @@ def build_config(args) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
         # Newest complete checkpoint of the work dir, or a fresh start.
-        checkpoint = find_resume_checkpoint(cfg.work_dir)
+        checkpoint = find_resume_checkpoint(
+            cfg.work_dir, skipped=getattr(args, 'resume_skipped', None))
         cfg.resume = checkpoint is not None
         cfg.load_from = checkpoint
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    # A warm start logs every skipped or missing key to the log file; a
+    # checkpoint to resume from must fit the model (allow_partial_load).
+    add_checkpoint_match_hook(cfg)
     check_paths_exist(cfg, ('train_dataloader', 'val_dataloader'))
     return cfg
 
@@ -96,19 +101,8 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    load_from = cfg.get('load_from')
-    if load_from and '://' not in load_from:
-        # mmengine loads non-strictly and prints the mismatch to the console
-        # only. A warm start (load_from without resume) may come from
-        # another architecture: every skipped or missing key goes to the
-        # log file. A checkpoint to resume from must fit the model, unless
-        # the config sets allow_partial_load=True.
-        check_checkpoint_matches(
-            runner.model,
-            load_from,
-            allow_partial=(not cfg.get('resume', False)
-                           or cfg.get('allow_partial_load', False)),
-            logger=runner.logger)
+    for note in args.resume_skipped:  # into the log file of the run
+        runner.logger.warning(f'--resume: {note}')
     runner.train()
 
 

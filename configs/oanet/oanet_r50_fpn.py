@@ -153,6 +153,10 @@ optim_wrapper = dict(
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=10000))
+# mmengine loads checkpoints non-strictly: refuse one of another model when
+# testing or resuming, log every skipped key of a warm start to the log file
+# (allow_partial_load = True relaxes the refusal).
+custom_hooks = [dict(type='CheckpointMatchHook')]
 # One readable picture per image (tools/test.py --show-dir, inference):
 # the panoptic result alone, score and SRM order side by side, and the
 # ground truth beside them.

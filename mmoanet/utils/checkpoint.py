@@ -207,16 +207,17 @@ def _state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:
     removing a ``module.`` prefix left by a DDP wrapper; the same here.
     """
     state = checkpoint.get('state_dict', checkpoint)
-    return {re.sub(r'^module\.', '', key): value
-            for key, value in state.items()}
+    return {
+        re.sub(r'^module\.', '', key): value
+        for key, value in state.items()
+    }
 
 
-def check_checkpoint_matches(
-        model: torch.nn.Module,
-        checkpoint: Union[str, dict],
-        allow_partial: bool = False,
-        logger: Union[str, logging.Logger] = 'current',
-        source: Optional[str] = None) -> Dict[str, list]:
+def check_checkpoint_matches(model: torch.nn.Module,
+                             checkpoint: Union[str, dict],
+                             allow_partial: bool = False,
+                             logger: Union[str, logging.Logger] = 'current',
+                             source: Optional[str] = None) -> Dict[str, list]:
     """Compare a checkpoint with a model before mmengine loads it.
 
     mmengine loads weights with ``strict=False`` and prints what did not fit
@@ -297,8 +298,8 @@ def check_checkpoint_matches(
             f'config: of its {len(expected)} tensors, '
             f'{"; ".join(problems)}. Pass the checkpoint trained with this '
             'config; to load only the matching tensors anyway, use '
-            '--allow-partial-load (tools/test.py, tools/inference.py) or '
-            'the config key allow_partial_load=True.')
+            'tools/test.py --allow-partial-load or the config key '
+            'allow_partial_load=True.')
     lines = [
         f'{source}: partial load into {name}: {len(wrong_shape)} tensors '
         f'skipped for their shape and {len(missing)} missing from the '

@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
 
 import mmoanet  # noqa: F401  (installs the safe loader)
-from mmoanet.utils import UnsafeCheckpointError, load_checkpoint_safely
+from mmoanet.utils import (CheckpointMismatchError, CorruptCheckpointError,
+                           UnsafeCheckpointError, check_checkpoint_matches,
+                           load_checkpoint_safely)
 
 
 class ToyModel(BaseModel):
@@ -144,3 +147,93 @@ def test_getattr_is_limited_to_history_buffer_methods(tmp_path):
     torch.save(dict(meta=_AttributeWalk()), path)
     with pytest.raises(UnsafeCheckpointError, match='getattr'):
         load_checkpoint_safely(str(path))
+
+
+# ------------------------------------------ issue 11: corrupt and foreign
+
+
+def test_truncated_checkpoint_names_the_file(runner_checkpoint, tmp_path):
+    path, _ = runner_checkpoint
+    truncated = tmp_path / 'iter_4_cut.pth'
+    with open(path, 'rb') as source:
+        content = source.read()
+    truncated.write_bytes(content[:len(content) // 2])
+    with pytest.raises(
+            CorruptCheckpointError,
+            match=r'iter_4_cut\.pth cannot be read .*truncated'):
+        load_checkpoint_safely(str(truncated))
+    # Through mmengine's entry point too; the file is left in place.
+    with pytest.raises(CorruptCheckpointError, match=r'iter_4_cut\.pth'):
+        load_checkpoint(ToyModel(), str(truncated))
+    assert truncated.stat().st_size == len(content) // 2
+
+
+class TwoLayers(nn.Module):
+    """Four tensors; a checkpoint may differ in one of them."""
+
+    def __init__(self, hidden=3, outputs=2):
+        super().__init__()
+        self.first = nn.Linear(2, hidden)
+        self.second = nn.Linear(hidden, outputs)
+
+
+def save_state(path, model, drop=()):
+    state = {k: v for k, v in model.state_dict().items() if k not in drop}
+    torch.save(dict(state_dict=state, meta=dict(iter=1)), path)
+    return str(path)
+
+
+def test_one_tensor_of_another_shape_is_refused(tmp_path):
+    # Three of four tensors fit: not enough for evaluation.
+    other = save_state(tmp_path / 'other.pth', TwoLayers(outputs=5))
+    with pytest.raises(CheckpointMismatchError) as info:
+        check_checkpoint_matches(TwoLayers(), other)
+    message = str(info.value)
+    assert other in message
+    assert 'of its 4 tensors, 2 have another shape' in message
+    assert 'second.weight (checkpoint (5, 3), model (2, 3))' in message
+    assert 'second.bias (checkpoint (5,), model (2,))' in message
+    assert '--allow-partial-load' in message
+
+
+def test_one_missing_tensor_is_refused(tmp_path):
+    model = TwoLayers()
+    partial = save_state(tmp_path / 'partial.pth', model, drop=['first.bias'])
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'partial\.pth does not fit .* 1 are missing from it, '
+            r'e\.g\. first\.bias'):
+        check_checkpoint_matches(model, partial)
+
+
+def test_matching_checkpoint_passes_with_ddp_prefix(tmp_path):
+    model = TwoLayers()
+    state = {f'module.{k}': v for k, v in model.state_dict().items()}
+    path = tmp_path / 'ddp.pth'
+    torch.save(dict(state_dict=state), path)
+    report = check_checkpoint_matches(model, str(path))
+    assert report == dict(missing=[], wrong_shape=[], unexpected=[])
+    # A loaded checkpoint works as well as a path.
+    report = check_checkpoint_matches(
+        model, dict(state_dict=dict(state, extra=torch.zeros(1))))
+    assert report['unexpected'] == ['extra']
+
+
+def test_partial_load_writes_every_key_to_the_log_file(tmp_path):
+    log_file = tmp_path / 'run.log'
+    logger = MMLogger.get_instance('partial_load', log_file=str(log_file))
+    model = TwoLayers()
+    other = save_state(
+        tmp_path / 'other.pth', TwoLayers(outputs=5), drop=['first.bias'])
+    report = check_checkpoint_matches(
+        model, other, allow_partial=True, logger=logger)
+    assert report['missing'] == ['first.bias']
+    assert [key for key, _, _ in report['wrong_shape']
+            ] == ['second.weight', 'second.bias']
+    for handler in logger.handlers:
+        handler.flush()
+    log = log_file.read_text()
+    assert f'{other}: partial load into TwoLayers: 2 tensors skipped' in log
+    assert 'skipped second.weight: checkpoint (5, 3), model (2, 3)' in log
+    assert 'skipped second.bias: checkpoint (5,), model (2,)' in log
+    assert 'missing first.bias' in log

@@ -5,20 +5,22 @@ package ``mmoanet`` does not import them.
 """
 import argparse
 import glob
+import logging
 import os
 import os.path as osp
 import re
 import zipfile
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
 
 __all__ = [
     'add_launch_args', 'parse_launch_args', 'prepare_cpu_distributed',
     'apply_work_dir', 'check_paths_exist', 'find_resume_checkpoint',
-    'EVAL_ALIASES'
+    'add_checkpoint_match_hook', 'EVAL_ALIASES'
 ]
 
 # mmdet 2.x users type `--eval pq`; mmdet 3.x configures evaluators instead.
@@ -94,6 +96,21 @@ def apply_work_dir(cfg: Config, config_path: str,
         cfg.work_dir = osp.join('./work_dirs', name)
 
 
+def add_checkpoint_match_hook(cfg: Config) -> None:
+    """Give the Runner mmoanet's ``CheckpointMatchHook`` if it lacks one.
+
+    The OANet configs list it already; a stock mmdet config (a PanopticFPN
+    baseline, say) gets the same refusal of a foreign checkpoint at test
+    time and the same log of a warm start's skipped keys.
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(
+            str(hook.get('type', '')).split('.')[-1] == 'CheckpointMatchHook'
+            for hook in hooks):
+        hooks.append(ConfigDict(type='mmdet.CheckpointMatchHook'))
+    cfg.custom_hooks = hooks
+
+
 def check_paths_exist(cfg: Config, loader_keys: Sequence[str]) -> None:
     """Fail early, naming the field, when a dataset folder is missing."""
     for key in loader_keys:
@@ -130,34 +147,83 @@ def _is_complete_checkpoint(path: str) -> bool:
         return False
 
 
-def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+def _checkpoint_number(path: str) -> Optional[int]:
+    """N of ``iter_N.pth`` / ``epoch_N.pth``, else None."""
+    match = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', osp.basename(path))
+    return int(match.group(2)) if match else None
+
+
+def find_resume_checkpoint(work_dir: str,
+                           skipped: Optional[List[str]] = None
+                           ) -> Optional[str]:
     """The newest complete checkpoint in ``work_dir``, or None.
 
     mmengine resumes from the file named in ``work_dir/last_checkpoint``,
     which it writes after a checkpoint is saved. A job killed while saving
-    leaves either no pointer (and mmengine silently starts from scratch) or
-    a truncated file. We follow the pointer when it names a complete file
-    and otherwise take the newest complete ``iter_*.pth``/``epoch_*.pth``,
-    so a killed run loses at most the work since its last good checkpoint.
+    leaves either no pointer (and mmengine silently starts from scratch), a
+    pointer to the previous checkpoint, or a truncated file. We take the
+    newest complete ``iter_*.pth``/``epoch_*.pth`` or the pointer's file,
+    whichever is newer, so a killed run loses at most the work since its
+    last good checkpoint; every newer file passed over is reported with the
+    reason (truncated, or named by the pointer but missing).
 
     Args:
         work_dir (str): the run's work directory.
+        skipped (list[str], optional): receives one sentence per file passed
+            over, for the caller to log once its logger exists (the
+            Runner's log file). When None they are logged as warnings to
+            mmengine's current logger right away.
 
     Returns:
         str | None: path of the checkpoint to resume from.
     """
+    notes: List[str] = []
     pointer = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    reported = set()  # files already passed over, by absolute path
     if osp.isfile(pointer):
         with open(pointer) as f:
-            named = f.read().strip()
-        if osp.isfile(named) and _is_complete_checkpoint(named):
-            return named
+            named = f.read().strip() or None
+        if named is not None:
+            reported.add(osp.abspath(named))
+        if named is not None and not osp.isfile(named):
+            notes.append(f'skipped {named}, named in {pointer}: the file '
+                         'does not exist')
+            named = None
+        elif named is not None and not _is_complete_checkpoint(named):
+            notes.append(f'skipped {named}, named in {pointer}: it is '
+                         'truncated or unreadable (a job killed while '
+                         'saving?)')
+            named = None
+    named_number = _checkpoint_number(named) if named else None
     candidates = []
     for path in glob.glob(osp.join(work_dir, '*.pth')):
-        match = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', osp.basename(path))
-        if match:
-            candidates.append((int(match.group(2)), path))
-    for _, path in sorted(candidates, reverse=True):
+        number = _checkpoint_number(path)
+        if number is not None:
+            candidates.append((number, path))
+    chosen = named
+    for number, path in sorted(candidates, reverse=True):
+        if named is not None and (named_number is None
+                                  or number <= named_number):
+            break
+        if osp.abspath(path) in reported:
+            continue  # the pointer's truncated file, reported above
         if _is_complete_checkpoint(path):
-            return path
-    return None
+            if named is not None:
+                notes.append(f'skipped {named}, named in {pointer}: the '
+                             f'complete {path} is newer')
+            chosen = path
+            break
+        notes.append(f'skipped {path}: it is truncated or unreadable (a '
+                     'job killed while saving?)')
+    if chosen is not None:
+        notes = [f'{note}; resuming from {chosen}' for note in notes]
+    elif notes:
+        notes.append('no complete checkpoint left: training starts from '
+                     'scratch')
+    if skipped is not None:
+        skipped.extend(notes)
+    else:
+        for note in notes:
+            print_log(note, logger='current', level=logging.WARNING)
+    return chosen

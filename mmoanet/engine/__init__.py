@@ -1,0 +1,3 @@
+from .hooks import CheckpointMatchHook
+
+__all__ = ['CheckpointMatchHook']
