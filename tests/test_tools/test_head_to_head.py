@@ -1,0 +1,217 @@
+"""tools/analysis_tools/head_to_head.py without training: variants, run
+configs, the results file, skipping, timing and the table."""
+import contextlib
+import importlib.util
+import io
+import json
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+ROOT = osp.join(osp.dirname(__file__), '..', '..')
+
+
+@pytest.fixture(scope='module')
+def h2h():
+    path = osp.join(ROOT, 'tools', 'analysis_tools', 'head_to_head.py')
+    spec = importlib.util.spec_from_file_location('head_to_head', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_options_and_variant_specs(h2h):
+    options = h2h.split_options('a.b=1,c=[1,2],d=x')
+    assert options == {'a.b': 1, 'c': [1, 2], 'd': 'x'}
+    name, spec = h2h.parse_variant('wide=configs/x.py:model.w=64')
+    assert name == 'wide' and spec == dict(
+        config='configs/x.py', train_options={'model.w': 64})
+    name, spec = h2h.parse_variant('ovl=@oanet:model.test_cfg.t=0.3')
+    assert spec == dict(reuse='oanet', test_options={'model.test_cfg.t': 0.3})
+    with pytest.raises(ValueError, match='key=value'):
+        h2h.split_options('novalue')
+    with pytest.raises(ValueError, match='NAME='):
+        h2h.parse_variant('just-a-name')
+
+
+def test_resolve_variants(h2h):
+    variants = h2h.resolve_variants(h2h.DEFAULT_VARIANTS, {})
+    assert variants['oanet-score']['config'] == variants['oanet']['config']
+    assert variants['oanet-score']['train_name'] == 'oanet'
+    assert variants['oanet-score']['digest'] != variants['oanet']['digest']
+    assert variants['pfpn-stock']['train_name'] == 'pfpn-stock'
+    with pytest.raises(KeyError, match='unknown variant'):
+        h2h.resolve_variants(['nope'], {})
+    with pytest.raises(ValueError, match='not a variant that trains'):
+        h2h.resolve_variants(['b'], {
+            'a': dict(reuse='oanet'),
+            'b': dict(reuse='a')
+        })
+    with pytest.raises(FileNotFoundError, match='missing.py'):
+        h2h.resolve_variants(['m'], {'m': dict(config='missing.py')})
+
+
+@pytest.mark.parametrize('name,style', [('oanet', 'amodal'),
+                                        ('oanet', 'panoptic'),
+                                        ('pfpn-stock', 'coco')])
+def test_run_config(h2h, tmp_path, name, style):
+    variant = h2h.resolve_variants([name], {})[name]
+    path = str(tmp_path / 'run.py')
+    info = h2h.write_run_config(path, variant, 'data/x', style, 40, 3)
+    cfg = Config.fromfile(path)
+    root = osp.join(h2h.REPO_ROOT, 'data/x') + '/'
+    assert cfg.train_dataloader.dataset.data_root == root
+    assert cfg.test_dataloader.dataset.data_root == root
+    assert cfg.val_dataloader is None and cfg.val_cfg is None
+    assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 3
+    assert cfg.param_scheduler[0].end == 4
+    assert cfg.param_scheduler[1].end == 40
+    types = [metric.type for metric in cfg.test_evaluator]
+    assert types[:3] == [
+        'MultiOrderPanopticMetric', 'PanopticOcclusionMetric',
+        'PanopticErrorMetric'
+    ]
+    orders = name == 'oanet' and style != 'panoptic'
+    assert ('OcclusionOrderMetric' in types) == orders
+    dataset = cfg.train_dataloader.dataset
+    if name == 'oanet':
+        assert info['fusion_head'] == 'SRMFusionHead'
+        expected = 'panoptic' if style == 'panoptic' else 'instances'
+        assert dataset.instance_source == expected
+        assert (dataset.ins_ann_file is None) == (style == 'panoptic')
+    else:  # stock: masks from the PNG whatever the style
+        assert dataset.type == 'CocoPanopticDataset'
+        assert 'ins_ann_file' not in dataset
+        assert info['fusion_head'] == 'HeuristicFusionHead'
+
+
+def record(h2h, variant='oanet', seed=0, pq=50.0, **extra):
+    base = dict(
+        variant=variant,
+        variant_digest='d',
+        style='amodal',
+        scene='default',
+        scene_digest='s',
+        seed=seed,
+        max_iters=20,
+        data_size=64,
+        num_train=2,
+        num_val=1,
+        data_seed=0,
+        metrics={'coco_panoptic/PQ': pq},
+        train_s_per_iter=1.0,
+        infer_s_per_img=0.5)
+    base.update(extra)
+    return base
+
+
+def test_results_file_and_table(h2h, tmp_path):
+    path = str(tmp_path / 'results' / 'r.jsonl')
+    assert h2h.load_results(path) == []
+    h2h.append_result(path, record(h2h, seed=0, pq=11.0))
+    h2h.append_result(path, record(h2h, seed=1, pq=13.0))
+    with open(path, 'a') as f:
+        f.write('{"variant": "cut by a kill')  # no newline, not JSON
+    records = h2h.load_results(path)
+    assert [r['seed'] for r in records] == [0, 1]
+    assert h2h.run_key(records[0]) == h2h.run_key(record(h2h, seed=0))
+    assert h2h.run_key(records[0]) != h2h.run_key(record(h2h, seed=1))
+    table = h2h.tables(records)
+    row = next(line for line in table.splitlines() if '| oanet |' in line)
+    assert row.startswith('| oanet | 2 | 12.0 ± 1.4 |')
+    assert '1.000 ± 0.000' in row
+    assert '| - |' in row  # a metric the records lack
+
+
+def test_training_time_skips_warmup(h2h, tmp_path):
+    vis = tmp_path / '20260101_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    with open(vis / 'scalars.json', 'w') as f:
+        for step, seconds in ((2, 9.0), (4, 1.0), (6, 3.0)):
+            f.write(json.dumps(dict(step=step, time=seconds, loss=1.0)) + '\n')
+        f.write(json.dumps(dict(step=6, coco_panoptic_PQ=3.0)) + '\n')
+    assert h2h.training_seconds_per_iter(str(tmp_path), 2) == 2.0
+    with pytest.raises(RuntimeError, match='no training time'):
+        h2h.training_seconds_per_iter(str(tmp_path / 'none'), 2)
+
+
+def test_study_trains_once_per_model_and_skips_finished(
+        h2h, tmp_path, monkeypatch):
+    trained, evaluated = [], []
+
+    def fake_train(args, variant, run_dir, run_config, info):
+        trained.append((variant['config'], run_dir))
+        assert osp.isfile(run_config)
+        return osp.join(run_dir, 'iter_2.pth'), dict(
+            train_s_per_iter=0.5, train_wall_s=1.0, train_command='train')
+
+    def fake_evaluate(args, name, variant, run_dir, config, checkpoint):
+        evaluated.append((name, checkpoint))
+        return dict(
+            metrics={'coco_panoptic/PQ': 40.0 + len(evaluated)},
+            infer_s_per_img=0.1,
+            num_test_images=1)
+
+    monkeypatch.setattr(h2h, 'train', fake_train)
+    monkeypatch.setattr(h2h, 'evaluate', fake_evaluate)
+    results = tmp_path / 'results.jsonl'
+    argv = [
+        '--styles', 'panoptic', '--max-iters', '2', '--num-train', '2',
+        '--num-val', '1', '--data-size', '64', '--seeds', '0', '--results',
+        str(results), '--work-dir',
+        str(tmp_path / 'work'), '--data-dir',
+        str(tmp_path / 'data'), '--scene', 'apart=overlap_image_share=0.0'
+    ]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert h2h.main(argv) == 0
+    assert len(trained) == 2  # pfpn-stock and oanet; oanet-score reuses
+    checkpoints = dict(evaluated)
+    assert checkpoints['oanet-score'] == checkpoints['oanet']
+    records = h2h.load_results(str(results))
+    assert sorted(r['variant']
+                  for r in records) == sorted(h2h.DEFAULT_VARIANTS)
+    for r in records:
+        assert r['scene'] == 'apart' and r['style'] == 'panoptic'
+        assert r['scene_settings'] == {'overlap_image_share': 0.0}
+        assert r['git_commit'] and r['date'] and r['command']
+    data_root = tmp_path / 'data' / 'panoptic_apart_64px_2-1_seed0'
+    assert not (data_root / 'annotations' / 'instances_train.json').exists()
+    assert '| oanet-score | 1 |' in printed.getvalue()
+    # A rerun finds every run in the results file and trains nothing.
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert h2h.main(argv) == 0
+    assert len(trained) == 2 and len(evaluated) == 3
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        h2h.main(['--table-only', '--results', str(results)])
+    assert 'where PQ is lost' in printed.getvalue()
+
+
+def test_failed_training_is_reported_and_others_go_on(h2h, tmp_path,
+                                                      monkeypatch):
+
+    def failing_train(args, variant, run_dir, run_config, info):
+        if 'baselines' in variant['config']:
+            raise RuntimeError('exit 1')
+        return 'ckpt', dict(
+            train_s_per_iter=0.5, train_wall_s=1.0, train_command='train')
+
+    monkeypatch.setattr(h2h, 'train', failing_train)
+    monkeypatch.setattr(
+        h2h, 'evaluate',
+        lambda *a: dict(metrics={}, infer_s_per_img=0.1, num_test_images=1))
+    results = tmp_path / 'results.jsonl'
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = h2h.main([
+            '--max-iters', '2', '--num-train', '2', '--num-val', '1',
+            '--data-size', '64', '--results',
+            str(results), '--work-dir',
+            str(tmp_path / 'work'), '--data-dir',
+            str(tmp_path / 'data')
+        ])
+    assert code == 1
+    assert sorted(r['variant'] for r in h2h.load_results(str(results))) == [
+        'oanet', 'oanet-score'
+    ]

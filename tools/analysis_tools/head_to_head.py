@@ -1,0 +1,906 @@
+"""Head-to-head: mmdet's stock PanopticFPN against OANet, same data and budget.
+
+Every variant is trained on the same synthetic data, with the same number of
+iterations and the same learning-rate schedule, over several seeds, for
+each annotation style of the generator (``--styles``) and scene setting
+(``--scene``). Each model is then scored by the same metrics: PQ / SQ / RQ
+(:class:`MultiOrderPanopticMetric`), what becomes of overlapping pairs
+(:class:`PanopticOcclusionMetric`, read from ``pred_panoptic_seg`` alone)
+and, for OANet, how its orders rank them (:class:`OcclusionOrderMetric`).
+
+Each training (``tools/train.py``) and each evaluation runs in a child
+process, one at a time by default (``--jobs``), so a crash loses one run.
+A finished evaluation is appended at once, as one JSON line, to the results
+file (``docs/results/head_to_head.jsonl``); a rerun skips every run already
+there, and a trained checkpoint in the work dir is reused. Variants that
+only change the test config (``oanet-score``) reuse the checkpoint of the
+variant they name.
+
+    # the study, in the background (progress in the log)
+    nohup python tools/analysis_tools/head_to_head.py \\
+        --styles amodal coco panoptic --seeds 0 1 2 --max-iters 600 \\
+        > work_dirs/head_to_head.log 2>&1 &
+    # the table of everything finished so far
+    python tools/analysis_tools/head_to_head.py --table-only
+    # one more variant: train options, or test options on a trained one
+    python tools/analysis_tools/head_to_head.py --variants oanet oanet-wide \\
+        --variant oanet-wide=configs/oanet/oanet_r18_fpn_tiny_synthetic-\\
+occlusion.py:model.semantic_head.feat_channels=64 \\
+        --variant oanet-ovl3=@oanet:model.test_cfg.panoptic.mask_overlap=0.3
+
+Budget: the tool sets ``max_iters`` and a schedule of a linear warm-up
+(``min(50, max_iters // 10)`` iterations) and a cosine decay to 1e-5 for
+every variant. Training seconds per iteration are the mean of mmengine's
+``time`` records (``vis_data/scalars.json``) after that warm-up; inference
+seconds per image time ``model.test_step`` alone (no data loading, no
+metric), after ``--warmup-images`` images.
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import os.path as osp
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence, Tuple
+
+# tools.utils: helpers of the scripts, found from the checkout's root.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.utils import REPO_ROOT  # noqa: E402
+
+TINY_OANET = 'configs/oanet/oanet_r18_fpn_tiny_synthetic-occlusion.py'
+STOCK_PFPN = ('configs/baselines/'
+              'panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+# name -> config (repository-relative), train options (key -> value, as
+# --cfg-options), test options; or reuse (a trained variant) + test options.
+VARIANTS: Dict[str, dict] = {
+    # mmdet's PanopticFPN as shipped: PNG instance masks, heuristic fusion.
+    'pfpn-stock':
+    dict(config=STOCK_PFPN),
+    # OANet's tiny config as it is: instance file masks, SRM order.
+    'oanet':
+    dict(config=TINY_OANET),
+    # The same checkpoint with instances laid by detection score.
+    'oanet-score':
+    dict(
+        reuse='oanet',
+        test_options={'model.panoptic_fusion_head.rank_by': 'score'}),
+}
+DEFAULT_VARIANTS = ('pfpn-stock', 'oanet', 'oanet-score')
+RESULTS_FILE = osp.join('docs', 'results', 'head_to_head.jsonl')
+# (column title, record key or metric key, decimals)
+COLUMNS = [
+    ('PQ', 'coco_panoptic/PQ', 1),
+    ('SQ', 'coco_panoptic/SQ', 1),
+    ('RQ', 'coco_panoptic/RQ', 1),
+    ('PQ_th', 'coco_panoptic/PQ_th', 1),
+    ('SQ_th', 'coco_panoptic/SQ_th', 1),
+    ('RQ_th', 'coco_panoptic/RQ_th', 1),
+    ('PQ_st', 'coco_panoptic/PQ_st', 1),
+    ('SQ_st', 'coco_panoptic/SQ_st', 1),
+    ('RQ_st', 'coco_panoptic/RQ_st', 1),
+    ('pairs ordered right %', 'panoptic_occlusion/order_acc', 1),
+    ('both kept %', 'panoptic_occlusion/both_kept', 1),
+    ('top kept %', 'panoptic_occlusion/top_kept', 1),
+    ('train s/iter', 'train_s_per_iter', 3),
+    ('infer s/img', 'infer_s_per_img', 3),
+]
+# Where PQ is lost (PanopticErrorMetric): shares of ground-truth things,
+# of predicted things (fp) and of ground-truth stuff pixels.
+ERROR_COLUMNS = [
+    ('PQ_th', 'panoptic_errors/PQ_th', 1),
+    ('SQ_th', 'panoptic_errors/SQ_th', 1),
+    ('RQ_th', 'panoptic_errors/RQ_th', 1),
+    ('PQ_st', 'panoptic_errors/PQ_st', 1),
+    ('SQ_st', 'panoptic_errors/SQ_st', 1),
+    ('RQ_st', 'panoptic_errors/RQ_st', 1),
+    ('things unmatched %', 'panoptic_errors/fn_th', 1),
+    ('missed %', 'panoptic_errors/missed', 1),
+    ('buried %', 'panoptic_errors/buried', 1),
+    ('not laid %', 'panoptic_errors/not_laid', 1),
+    ('bad mask %', 'panoptic_errors/bad_mask', 1),
+    ('pair top buried %', 'panoptic_errors/pair_top_buried', 1),
+    ('pair bottom not laid %', 'panoptic_errors/pair_bottom_not_laid', 1),
+    ('false things %', 'panoptic_errors/fp_th', 1),
+    ('stuff px voided %', 'panoptic_errors/stuff_voided', 1),
+    ('stuff px confused %', 'panoptic_errors/stuff_confused', 1),
+]
+# Fields that make two runs the same run (the skip key).
+RUN_KEY = ('variant', 'variant_digest', 'style', 'scene', 'scene_digest',
+           'seed', 'max_iters', 'data_size', 'num_train', 'num_val',
+           'data_seed')
+GROUP_KEY = ('style', 'scene', 'max_iters', 'data_size', 'num_train',
+             'num_val')
+_print_lock = threading.Lock()
+_results_lock = threading.Lock()
+
+
+def log(message: str) -> None:
+    """Timestamped progress line, flushed (the tool runs under nohup)."""
+    stamp = datetime.datetime.now().strftime('%H:%M:%S')
+    with _print_lock:
+        print(f'[{stamp}] {message}', flush=True)
+
+
+# ----------------------------------------------------------------------
+# variants and scene settings
+# ----------------------------------------------------------------------
+def split_options(text: str) -> Dict[str, object]:
+    """``k=v,k=[1,2],k=v`` -> dict; commas inside brackets stay in a value.
+
+    Values are parsed as mmengine's ``--cfg-options`` parses them.
+    """
+    from mmengine.config import DictAction
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in '([':
+            depth += 1
+        elif char in ')]':
+            depth -= 1
+        elif char == ',' and depth == 0:
+            items.append(text[start:index])
+            start = index + 1
+    items.append(text[start:])
+    options = {}
+    for item in filter(None, (i.strip() for i in items)):
+        if '=' not in item:
+            raise ValueError(f'option {item!r} is not key=value')
+        key, value = item.split('=', 1)
+        options[key.strip()] = DictAction._parse_iterable(value.strip())
+    return options
+
+
+def parse_variant(spec: str) -> Tuple[str, dict]:
+    """``NAME=CONFIG[:k=v,...]`` or ``NAME=@TRAINED[:k=v,...]``.
+
+    The first form trains ``CONFIG`` with the options; the second evaluates
+    the checkpoints of the variant ``TRAINED`` with the options applied to
+    the test config only.
+    """
+    if '=' not in spec:
+        raise ValueError(f'--variant {spec}: expected NAME=CONFIG[:k=v,...] '
+                         'or NAME=@VARIANT[:k=v,...]')
+    name, body = spec.split('=', 1)
+    target, _, options = body.partition(':')
+    if target.startswith('@'):
+        return name, dict(
+            reuse=target[1:], test_options=split_options(options))
+    return name, dict(config=target, train_options=split_options(options))
+
+
+def resolve_variants(names: Sequence[str], extra: Dict[str, dict]) -> dict:
+    """Full definitions of the chosen variants and the ones they reuse."""
+    table = dict(VARIANTS)
+    table.update(extra)
+    chosen = {}
+    for name in names:
+        if name not in table:
+            raise KeyError(f'unknown variant {name!r}; known: '
+                           f'{sorted(table)} (add one with --variant)')
+        spec = dict(table[name])
+        base = spec.get('reuse')
+        if base is not None:
+            if base not in table or table[base].get('reuse'):
+                raise ValueError(f'variant {name} reuses {base!r}, which is '
+                                 'not a variant that trains')
+            spec['config'] = table[base]['config']
+            spec['train_options'] = table[base].get('train_options', {})
+        spec.setdefault('train_options', {})
+        spec.setdefault('test_options', {})
+        if not osp.isfile(osp.join(REPO_ROOT, spec['config'])):
+            raise FileNotFoundError(
+                f'variant {name}: config {spec["config"]} not found')
+        spec['train_name'] = base or name
+        spec['digest'] = digest(
+            [spec['config'], spec['train_options'], spec['test_options']])
+        chosen[name] = spec
+    return chosen
+
+
+def digest(obj) -> str:
+    """Short stable hash of a JSON-able object."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def parse_scene(spec: str) -> Tuple[str, dict]:
+    """``NAME=k=v,...`` -> settings of the generator (see its CLI)."""
+    name, _, options = spec.partition('=')
+    settings = split_options(options)
+    known = {
+        'on_top_prob', 'overlap_image_share', 'thing_scale', 'num_things',
+        'depth_noise', 'min_visible_area', 'coco_band'
+    }
+    unknown = set(settings) - known
+    if unknown:
+        raise ValueError(f'--scene {spec}: unknown settings '
+                         f'{sorted(unknown)}; use {sorted(known)}')
+    return name, settings
+
+
+# ----------------------------------------------------------------------
+# data and run configs
+# ----------------------------------------------------------------------
+def data_root_of(args, style: str, scene: str) -> str:
+    """Repository-relative folder of one style and scene setting."""
+    return osp.join(
+        args.data_dir, f'{style}_{scene}_{args.data_size}px_'
+        f'{args.num_train}-{args.num_val}_seed{args.data_seed}')
+
+
+def ensure_data(args, style: str, scene: str, settings: dict) -> str:
+    """Generate the data of a style and scene unless it is complete."""
+    from mmoanet.datasets import generate_synthetic_occlusion
+    root = data_root_of(args, style, scene)
+    stamp = osp.join(REPO_ROOT, root, 'head_to_head.json')
+    expected = dict(
+        style=style,
+        settings=settings,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        size=args.data_size,
+        seed=args.data_seed)
+    if osp.isfile(stamp):
+        with open(stamp) as f:
+            if json.load(f) == json.loads(json.dumps(expected)):
+                return root
+    log(f'generating {root}')
+    settings = dict(settings)
+    if 'num_things' in settings:
+        settings['num_things'] = tuple(settings['num_things'])
+    generate_synthetic_occlusion(
+        osp.join(REPO_ROOT, root),
+        num_train=args.num_train,
+        num_val=args.num_val,
+        size=args.data_size,
+        seed=args.data_seed,
+        ann_style=style,
+        **settings)
+    with open(stamp, 'w') as f:
+        json.dump(expected, f)
+    return root
+
+
+def evaluators(root: str, style: str, with_orders: bool) -> List[dict]:
+    """The same metrics for every model, plus OANet's order metric."""
+    ann = osp.join(root, 'annotations')
+    panoptic = dict(
+        ann_file=osp.join(ann, 'panoptic_val.json'),
+        seg_prefix=osp.join(ann, 'panoptic_val') + '/')
+    metrics = [
+        dict(type='MultiOrderPanopticMetric', **panoptic),
+        dict(
+            type='PanopticOcclusionMetric',
+            overlaps_file=osp.join(ann, 'overlaps_val.json'),
+            **panoptic),
+        dict(
+            type='PanopticErrorMetric',
+            overlaps_file=osp.join(ann, 'overlaps_val.json'),
+            **panoptic),
+    ]
+    if with_orders and style != 'panoptic':
+        metrics.append(
+            dict(
+                type='OcclusionOrderMetric',
+                overlaps_file=osp.join(ann, 'overlaps_val.json'),
+                ins_ann_file=osp.join(ann, 'instances_val.json')))
+    return metrics
+
+
+def dataset_overrides(dataset_type: str, root: str, style: str,
+                      split: str) -> dict:
+    """Point a config's dataset at ``root``; pick the instance source."""
+    overrides = dict(data_root=root + '/')
+    if dataset_type == 'CocoPanopticInstancesDataset':
+        if style == 'panoptic':
+            overrides.update(instance_source='panoptic', ins_ann_file=None)
+        else:
+            overrides.update(
+                instance_source='instances',
+                ins_ann_file=f'annotations/instances_{split}.json')
+    return overrides
+
+
+def write_run_config(path: str, variant: dict, root: str, style: str,
+                     max_iters: int, seed: int) -> dict:
+    """Write the config of one run: the variant's config plus data and budget.
+
+    Returns:
+        dict: ``dataset_type``, ``fusion_head`` and ``resize`` of the config.
+    """
+    from mmengine.config import Config
+    base = osp.join(REPO_ROOT, variant['config'])
+    cfg = Config.fromfile(base)
+    cfg.merge_from_dict(variant['train_options'])
+    dataset_type = cfg.train_dataloader.dataset.type
+    test_cfg = Config.fromfile(base)
+    test_cfg.merge_from_dict(variant['train_options'])
+    test_cfg.merge_from_dict(variant['test_options'])
+    fusion_head = test_cfg.model.get('panoptic_fusion_head', {}).get('type')
+    resize = next((t.get('scale')
+                   for t in cfg.train_dataloader.dataset.get('pipeline', [])
+                   if t.get('type') == 'Resize'), None)
+    warmup = max(1, min(50, max_iters // 10))
+    log_interval = max(1, min(20, max_iters // 10))
+    absolute_root = osp.join(REPO_ROOT, root)
+    body = dict(
+        train_dataloader=dict(
+            dataset=dataset_overrides(dataset_type, absolute_root, style,
+                                      'train')),
+        test_dataloader=dict(
+            dataset=dataset_overrides(test_cfg.test_dataloader.dataset.type,
+                                      absolute_root, style, 'val')),
+        test_evaluator=evaluators(absolute_root, style,
+                                  fusion_head == 'SRMFusionHead'),
+        train_cfg=dict(max_iters=max_iters, val_interval=max_iters),
+        param_scheduler=[
+            dict(
+                type='LinearLR',
+                start_factor=0.1,
+                by_epoch=False,
+                begin=0,
+                end=warmup),
+            dict(
+                type='CosineAnnealingLR',
+                by_epoch=False,
+                begin=warmup,
+                end=max_iters,
+                T_max=max(max_iters - warmup, 1),
+                eta_min=1e-5)
+        ],
+        default_hooks=dict(
+            logger=dict(interval=log_interval),
+            checkpoint=dict(by_epoch=False, interval=min(300, max_iters))),
+        # One 'time' record per logger interval, not a sliding mean.
+        log_processor=dict(by_epoch=False, window_size=log_interval),
+        randomness=dict(seed=seed))
+    lines = [
+        '# Written by tools/analysis_tools/head_to_head.py: the variant\'s '
+        'config on', '# the head-to-head data, budget and metrics.',
+        f'_base_ = [{base!r}]',
+        '# Validation off during training: the test run scores the model.',
+        'val_dataloader = None', 'val_cfg = None', 'val_evaluator = None'
+    ]
+    lines += [f'{key} = {value!r}' for key, value in body.items()]
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return dict(
+        dataset_type=dataset_type,
+        fusion_head=fusion_head,
+        resize=list(resize) if resize else None,
+        warmup=warmup)
+
+
+# ----------------------------------------------------------------------
+# one run
+# ----------------------------------------------------------------------
+def option_list(options: Dict[str, object]) -> List[str]:
+    """dict -> ``key=value`` strings for ``--cfg-options``."""
+    out = []
+    for key, value in options.items():
+        if isinstance(value, (list, tuple)):
+            value = '[' + ','.join(str(v) for v in value) + ']'
+        out.append(f'{key}={value}')
+    return out
+
+
+def run_child(command: List[str], log_file: str) -> None:
+    """Run a child process with its output in ``log_file``; raise on error."""
+    with open(log_file, 'a') as f:
+        f.write(f'\n$ {shlex.join(command)}\n')
+        f.flush()
+        result = subprocess.run(
+            command, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        with open(log_file) as f:
+            tail = ''.join(f.readlines()[-15:])
+        raise RuntimeError(f'exit {result.returncode}: '
+                           f'{shlex.join(command[:3])}...; end of '
+                           f'{log_file}:\n{tail}')
+
+
+def training_seconds_per_iter(work_dir: str, skip_until: int) -> float:
+    """Mean logged ``time`` of the iterations after ``skip_until``."""
+    import glob
+    times = {}
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'time' in record and 'loss' in record:
+                    times[record['step']] = record['time']
+    kept = [t for step, t in times.items() if step > skip_until]
+    if not kept:
+        kept = list(times.values())
+    if not kept:
+        raise RuntimeError(f'no training time records under {work_dir}')
+    return statistics.mean(kept)
+
+
+def train(args, variant: dict, run_dir: str, run_config: str,
+          info: dict) -> Tuple[str, dict]:
+    """Train unless the final checkpoint exists; return it and timings."""
+    checkpoint = osp.join(run_dir, f'iter_{args.max_iters}.pth')
+    timing_file = osp.join(run_dir, 'train_timing.json')
+    if osp.isfile(checkpoint) and osp.isfile(timing_file):
+        with open(timing_file) as f:
+            return checkpoint, json.load(f)
+    command = [
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), run_config, '--work-dir',
+        run_dir, '--resume'
+    ]
+    options = option_list(variant['train_options'])
+    if options:
+        command += ['--cfg-options', *options]
+    start = time.perf_counter()
+    run_child(command, osp.join(run_dir, 'train.log'))
+    wall = time.perf_counter() - start
+    if not osp.isfile(checkpoint):
+        raise RuntimeError(f'training ended without {checkpoint}')
+    timing = dict(
+        train_s_per_iter=training_seconds_per_iter(run_dir, info['warmup']),
+        train_wall_s=wall,
+        train_command=shlex.join(command))
+    with open(timing_file, 'w') as f:
+        json.dump(timing, f)
+    return checkpoint, timing
+
+
+def evaluate(args, name: str, variant: dict, run_dir: str, run_config: str,
+             checkpoint: str) -> dict:
+    """Evaluate a checkpoint in a child process; return its output."""
+    out = osp.join(run_dir, f'eval_{name}_{variant["digest"]}.json')
+    if osp.isfile(out):
+        with open(out) as f:
+            return json.load(f)
+    spec = dict(
+        config=run_config,
+        checkpoint=checkpoint,
+        work_dir=osp.join(run_dir, f'test_{name}'),
+        cfg_options=option_list(variant['test_options']),
+        warmup_images=args.warmup_images,
+        out=out)
+    spec_file = osp.join(run_dir, f'eval_{name}_spec.json')
+    with open(spec_file, 'w') as f:
+        json.dump(spec, f, indent=1)
+    command = [
+        sys.executable,
+        osp.abspath(__file__), '--evaluate-one', spec_file
+    ]
+    run_child(command, osp.join(run_dir, f'eval_{name}.log'))
+    with open(out) as f:
+        result = json.load(f)
+    result['test_command'] = shlex.join(command)
+    return result
+
+
+def evaluate_one(spec_file: str) -> None:
+    """Child process: test one checkpoint, time ``test_step``, dump JSON."""
+    from mmengine.config import Config, DictAction
+    from mmengine.runner import Runner
+
+    import mmoanet  # noqa: F401  (registers the metrics and models)
+    with open(spec_file) as f:
+        spec = json.load(f)
+    cfg = Config.fromfile(spec['config'])
+    options = {}
+    for item in spec['cfg_options']:
+        key, value = item.split('=', 1)
+        options[key] = DictAction._parse_iterable(value)
+    cfg.merge_from_dict(options)
+    cfg.work_dir = spec['work_dir']
+    cfg.load_from = spec['checkpoint']
+    cfg.launcher = 'none'
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    keep_detections(model)
+    times: List[Tuple[float, int]] = []
+    test_step = model.test_step
+
+    def timed_test_step(data):
+        start = time.perf_counter()
+        outputs = test_step(data)
+        times.append((time.perf_counter() - start, len(outputs)))
+        return outputs
+
+    model.test_step = timed_test_step
+    metrics = runner.test()
+    kept = times[spec['warmup_images']:] or times
+    result = dict(
+        metrics={
+            k: float(v)
+            for k, v in metrics.items()
+        },
+        infer_s_per_img=sum(t for t, _ in kept) / sum(n for _, n in kept),
+        num_test_images=sum(n for _, n in times))
+    with open(spec['out'], 'w') as f:
+        json.dump(result, f, indent=1)
+
+
+def keep_detections(model) -> None:
+    """Put the RoI head's detections on the data samples as ``pred_instances``.
+
+    mmdet's panoptic segmentors drop them after fusion; metrics that ask
+    whether a detection existed before fusion need them. Models that keep
+    their own (OANet) are left alone.
+    """
+    roi_head = getattr(model, 'roi_head', None)
+    if roi_head is None:
+        return
+    captured = []
+    roi_predict, predict = roi_head.predict, model.predict
+
+    def capturing_roi_predict(*args, **kwargs):
+        results = roi_predict(*args, **kwargs)
+        captured.append(results)
+        return results
+
+    def predict_with_detections(*args, **kwargs):
+        captured.clear()
+        samples = predict(*args, **kwargs)
+        if captured:
+            for sample, instances in zip(samples, captured[-1]):
+                if 'pred_instances' not in sample:
+                    sample.pred_instances = instances
+        return samples
+
+    roi_head.predict = capturing_roi_predict
+    model.predict = predict_with_detections
+
+
+# ----------------------------------------------------------------------
+# results file and table
+# ----------------------------------------------------------------------
+def load_results(path: str) -> List[dict]:
+    """Records of the results file (a missing file has none)."""
+    if not osp.isfile(path):
+        return []
+    records = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a killed run
+                    log(f'{path}:{number}: unreadable line skipped')
+    return records
+
+
+def append_result(path: str, record: dict) -> None:
+    """Append one record as a JSON line, flushed to disk at once."""
+    with _results_lock:
+        os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+        with open(path, 'a') as f:
+            f.write(json.dumps(record, sort_keys=True) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def run_key(record: dict) -> tuple:
+    return tuple(json.dumps(record.get(k), sort_keys=True) for k in RUN_KEY)
+
+
+def git_state() -> Tuple[str, bool]:
+    """Commit of the checkout and whether tracked files differ from it."""
+    try:
+        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
+                                cwd=REPO_ROOT,
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout.strip()
+        dirty = bool(
+            subprocess.run(['git', 'status', '--porcelain', '-uno'],
+                           cwd=REPO_ROOT,
+                           capture_output=True,
+                           text=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown', True
+    return commit, dirty
+
+
+def value_of(record: dict, key: str) -> Optional[float]:
+    if key in record:
+        return record[key]
+    return record.get('metrics', {}).get(key)
+
+
+def cell(values: List[float], decimals: int) -> str:
+    """``mean ± sd`` (sd over seeds; none for one value)."""
+    if not values:
+        return '-'
+    mean = statistics.mean(values)
+    if len(values) == 1:
+        return f'{mean:.{decimals}f}'
+    return f'{mean:.{decimals}f} ± {statistics.stdev(values):.{decimals}f}'
+
+
+def class_columns(records: List[dict]) -> List[tuple]:
+    """Per-class PQ columns found in the records' error metrics."""
+    names = []
+    for record in records:
+        for key in record.get('metrics', {}):
+            if key.startswith('panoptic_errors/') and key.endswith('/PQ'):
+                name = key.split('/')[1]
+                if name not in names:
+                    names.append(name)
+    return [(f'{n} PQ', f'panoptic_errors/{n}/PQ', 1) for n in names]
+
+
+def tables(records: List[dict],
+           columns=COLUMNS,
+           title: str = 'head-to-head') -> str:
+    """One markdown table per style, scene and budget; a row per variant.
+
+    ``columns`` may be a list of (title, key, decimals) or a function of
+    the group's records returning one.
+    """
+    groups: Dict[tuple, Dict[str, List[dict]]] = {}
+    for record in records:
+        group = tuple(record.get(k) for k in GROUP_KEY)
+        row = record['variant']
+        groups.setdefault(group, {}).setdefault(row, []).append(record)
+    out = []
+    for group in sorted(groups, key=lambda g: json.dumps(g)):
+        style, scene, iters, size, num_train, num_val = group
+        group_columns = columns
+        if callable(columns):
+            group_columns = columns(
+                [r for runs in groups[group].values() for r in runs])
+        out.append(f'\n### {title}: {style} annotations, scene {scene}, '
+                   f'{iters} iterations, {size} px, {num_train} train / '
+                   f'{num_val} val images\n')
+        out.append('| variant | n seeds | ' +
+                   ' | '.join(c[0] for c in group_columns) + ' |')
+        out.append('|---|---:|' + '---:|' * len(group_columns))
+        for name, runs in sorted(groups[group].items()):
+            digests = {r.get('variant_digest') for r in runs}
+            label = name if len(digests) == 1 else f'{name} (mixed defs!)'
+            cells = []
+            for _, key, decimals in group_columns:
+                values = [value_of(r, key) for r in runs]
+                cells.append(
+                    cell([v for v in values if v is not None], decimals))
+            out.append(f'| {label} | {len(runs)} | ' + ' | '.join(cells) +
+                       ' |')
+    return '\n'.join(out) if out else 'no finished runs yet'
+
+
+def report(records: List[dict]) -> str:
+    """The head-to-head tables, then where each variant loses PQ."""
+    return '\n'.join([
+        tables(records),
+        tables(records, ERROR_COLUMNS, 'where PQ is lost'),
+        tables(records, class_columns, 'PQ per class')
+    ])
+
+
+# ----------------------------------------------------------------------
+# the study
+# ----------------------------------------------------------------------
+def plan(args, variants: dict, scenes: Dict[str, dict]) -> List[dict]:
+    """Training units: (style, scene, seed, trained variant) + evaluations."""
+    units = []
+    for style in args.styles:
+        for scene in scenes:
+            for seed in args.seeds:
+                trained = {}
+                for name, spec in variants.items():
+                    trained.setdefault(spec['train_name'], []).append(name)
+                for train_name, names in trained.items():
+                    units.append(
+                        dict(
+                            style=style,
+                            scene=scene,
+                            seed=seed,
+                            train_name=train_name,
+                            evaluations=names))
+    return units
+
+
+def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
+             counter: dict) -> List[str]:
+    """Train one model and evaluate every variant that uses it."""
+    style, scene, seed = unit['style'], unit['scene'], unit['seed']
+    settings = scenes[scene]
+    pending = []
+    for name in unit['evaluations']:
+        record = dict(
+            variant=name,
+            variant_digest=variants[name]['digest'],
+            style=style,
+            scene=scene,
+            scene_digest=digest(settings),
+            seed=seed,
+            max_iters=args.max_iters,
+            data_size=args.data_size,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            data_seed=args.data_seed)
+        if run_key(record) in done:
+            log(f'skip {name} {style}/{scene} seed {seed}: in the results')
+        else:
+            pending.append((name, record))
+    if not pending:
+        return []
+    train_spec = variants[pending[0][0]]
+    root = data_root_of(args, style, scene)
+    train_digest = digest([train_spec['config'], train_spec['train_options']])
+    run_dir = osp.join(REPO_ROOT, args.work_dir, f'{style}_{scene}',
+                       f'{unit["train_name"]}_{train_digest}',
+                       f'iters{args.max_iters}_seed{seed}')
+    # Not at the top of the work dir, where the Runner dumps its config
+    # under the same file name.
+    run_config = osp.join(run_dir, 'h2h_configs', 'train.py')
+    failures = []
+    with _print_lock:
+        counter['started'] += 1
+        number = counter['started']
+    log(f'[{number}/{counter["total"]}] train {unit["train_name"]} on '
+        f'{style}/{scene}, seed {seed}, {args.max_iters} iterations '
+        f'({run_dir})')
+    try:
+        info = write_run_config(run_config, train_spec, root, style,
+                                args.max_iters, seed)
+        checkpoint, timing = train(args, train_spec, run_dir, run_config, info)
+        log(f'trained {unit["train_name"]} {style}/{scene} seed {seed}: '
+            f'{timing["train_s_per_iter"]:.3f} s/iter')
+    except Exception as error:  # one run's failure must not stop the rest
+        log(f'FAILED training {unit["train_name"]} {style}/{scene} seed '
+            f'{seed}: {error}')
+        return [f'train {unit["train_name"]} {style}/{scene}/{seed}']
+    commit, dirty = git_state()
+    for name, record in pending:
+        variant = variants[name]
+        try:
+            if variant['test_options'] or name != unit['train_name']:
+                config = osp.join(run_dir, 'h2h_configs', f'test_{name}.py')
+                info = write_run_config(config, variant, root, style,
+                                        args.max_iters, seed)
+            else:
+                config = run_config
+            result = evaluate(args, name, variant, run_dir, config, checkpoint)
+        except Exception as error:
+            log(f'FAILED evaluating {name} {style}/{scene} seed {seed}: '
+                f'{error}')
+            failures.append(f'evaluate {name} {style}/{scene}/{seed}')
+            continue
+        record.update(
+            config=variant['config'],
+            train_options=option_list(variant['train_options']),
+            test_options=option_list(variant['test_options']),
+            scene_settings=settings,
+            data_root=root,
+            resize=info['resize'],
+            fusion_head=info['fusion_head'],
+            metrics=result['metrics'],
+            infer_s_per_img=result['infer_s_per_img'],
+            num_test_images=result['num_test_images'],
+            train_s_per_iter=timing['train_s_per_iter'],
+            train_wall_s=timing['train_wall_s'],
+            train_command=timing['train_command'],
+            test_command=result.get('test_command'),
+            command=shlex.join([sys.executable] + sys.argv),
+            git_commit=commit,
+            git_dirty=dirty,
+            host=platform.node(),
+            date=datetime.datetime.now().isoformat(timespec='seconds'),
+            work_dir=osp.relpath(run_dir, REPO_ROOT))
+        append_result(osp.join(REPO_ROOT, args.results), record)
+        done.add(run_key(record))
+        metrics = result['metrics']
+        log(f'done {name} {style}/{scene} seed {seed}: PQ '
+            f'{metrics.get("coco_panoptic/PQ", float("nan")):.2f}, '
+            f'{result["infer_s_per_img"]:.3f} s/img -> {args.results}')
+    return failures
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(__doc__.splitlines()[1:]))
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=list(DEFAULT_VARIANTS),
+        help='variants to run (names of VARIANTS or of --variant)')
+    parser.add_argument(
+        '--variant',
+        action='append',
+        default=[],
+        help='define a variant: NAME=CONFIG[:k=v,...] (trained) or '
+        'NAME=@VARIANT[:k=v,...] (test options on its checkpoints)')
+    parser.add_argument(
+        '--variants-file',
+        help='JSON file {name: {config, train_options, test_options} or '
+        '{reuse, test_options}}')
+    parser.add_argument(
+        '--styles',
+        nargs='+',
+        default=['amodal'],
+        choices=['amodal', 'coco', 'panoptic'])
+    parser.add_argument(
+        '--scene',
+        action='append',
+        default=[],
+        help='scene setting NAME=k=v,... (on_top_prob, overlap_image_share, '
+        'thing_scale, num_things=[MIN,MAX], ...); default: "default"')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0])
+    parser.add_argument('--max-iters', type=int, default=600)
+    parser.add_argument('--num-train', type=int, default=300)
+    parser.add_argument('--num-val', type=int, default=100)
+    parser.add_argument(
+        '--data-size', type=int, default=160, help='image side of the data')
+    parser.add_argument('--data-seed', type=int, default=0)
+    parser.add_argument('--data-dir', default=osp.join('data', 'head_to_head'))
+    parser.add_argument(
+        '--work-dir', default=osp.join('work_dirs', 'head_to_head'))
+    parser.add_argument(
+        '--results',
+        default=RESULTS_FILE,
+        help='JSON-lines file the finished runs are appended to')
+    parser.add_argument(
+        '--jobs', type=int, default=1, help='runs at once (2 cores: 1)')
+    parser.add_argument(
+        '--warmup-images',
+        type=int,
+        default=5,
+        help='test images left out of the inference time')
+    parser.add_argument(
+        '--table-only',
+        action='store_true',
+        help='print the table of the results file and exit')
+    parser.add_argument('--evaluate-one', help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.evaluate_one:
+        evaluate_one(args.evaluate_one)
+        return 0
+    results = osp.join(REPO_ROOT, args.results)
+    if args.table_only:
+        print(report(load_results(results)))
+        return 0
+    extra = {}
+    if args.variants_file:
+        with open(args.variants_file) as f:
+            extra.update(json.load(f))
+    extra.update(parse_variant(spec) for spec in args.variant)
+    variants = resolve_variants(args.variants, extra)
+    scenes = dict(parse_scene(spec) for spec in args.scene) or {'default': {}}
+    for style in args.styles:
+        for scene, settings in scenes.items():
+            ensure_data(args, style, scene, settings)
+    done = {run_key(r) for r in load_results(results)}
+    units = plan(args, variants, scenes)
+    counter = dict(started=0, total=len(units))
+    log(f'{len(units)} trainings planned ({len(variants)} variants, '
+        f'{len(args.styles)} styles, {len(scenes)} scenes, '
+        f'{len(args.seeds)} seeds); results -> {args.results}')
+    failures = []
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for unit_failures in pool.map(
+                lambda unit: run_unit(args, unit, variants, scenes, done,
+                                      counter), units):
+            failures += unit_failures
+    print(report(load_results(results)), flush=True)
+    if failures:
+        log(f'{len(failures)} failed: ' + '; '.join(failures))
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
