@@ -1,0 +1,57 @@
+# mmdet's PanopticFPN, unchanged, with OANet's Spatial Ranking Module
+# (Liu et al., CVPR 2019, Sec. 3.2) as its panoptic fusion head: instances
+# are laid by SRM rank score (Eq. 3) instead of detection score. Everything
+# else is mmdet's config, so mmdet's released checkpoints run with it once
+# an SRM is added to them (configs/oanet/README.md, "SRM in PanopticFPN"):
+#
+#   python tools/train_srm.py configs/panoptic_fpn_srm/<this file>
+#   python tools/model_converters/add_srm_to_panoptic_fpn.py \
+#       panoptic_fpn_r50_fpn_1x_coco_<...>.pth \
+#       work_dirs/<this config>/srm_latest.pth panoptic-fpn-srm_r50.pth
+#   python tools/test.py configs/panoptic_fpn_srm/<this file> \
+#       panoptic-fpn-srm_r50.pth
+#
+# PanopticFPN's own training does not train the SRM (mmdet's
+# TwoStagePanopticSegmentor never calls the fusion head's loss); the SRM is
+# trained alone on the annotations by tools/train_srm.py, from the COCO
+# *instance* masks of `srm_train.ins_ann_file`: the SRM only learns where
+# masks of different classes overlap (Eq. 2), which the panoptic PNG's
+# masks never do.
+_base_ = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
+
+custom_imports = dict(imports=['mmoanet'], allow_failed_imports=False)
+
+num_things_classes = 80
+num_stuff_classes = 53
+
+model = dict(
+    panoptic_fusion_head=dict(
+        _delete_=True,
+        type='SRMFusionHead',
+        num_things_classes=num_things_classes,
+        num_stuff_classes=num_stuff_classes,
+        # PanopticFPNHead: C_st stuff channels, then one "things" channel.
+        seg_layout='stuff_things',
+        srm=dict(
+            type='SpatialRankingModule',
+            num_things_classes=num_things_classes,
+            kernel='1x7+7x1',  # large kernel block, best row of Table 5
+            train_input='gt'),
+        rank_by='srm'),
+    # mmdet's fusion rules except the order, so the two heads differ only
+    # in it: stuff area per class (4096 px, inherited), and thing pixels
+    # that no laid instance covers are VOID (HeuristicFusionHead's rule).
+    test_cfg=dict(
+        panoptic=dict(
+            stuff_area_mode='class', uncovered_things='void',
+            max_per_img=100)))
+
+# Read by tools/train_srm.py only (mmdet ignores it): the instance masks the
+# SRM learns from, relative to train_dataloader.dataset.data_root, and its
+# schedule (AdamW with cosine decay). No image goes through a network.
+srm_train = dict(
+    ins_ann_file='annotations/instances_train2017.json',
+    iters=20000,
+    batch_size=8,
+    lr=1e-2,
+    weight_decay=1e-4)

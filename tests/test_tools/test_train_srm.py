@@ -1,0 +1,193 @@
+"""tools/train_srm.py and tools/model_converters/add_srm_to_panoptic_fpn.py
+on a tiny synthetic set: annotations in, SRM checkpoint out, resumable,
+added to a stock PanopticFPN checkpoint that then loads strictly."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+from mmoanet.datasets import generate_synthetic_occlusion
+from mmoanet.utils import check_checkpoint_matches
+from tests.utils import REPO_ROOT
+from tools.model_converters import add_srm_to_panoptic_fpn
+from tools.train_srm import (SRMAnnotations, build_srm, coco_extrapolation,
+                             dataset_settings, load_srm_checkpoint)
+from tools.train_srm import main as train_srm_main
+from tools.train_srm import save_srm_checkpoint
+
+register_all_modules()
+SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
+                      'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
+STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'baselines',
+                        'panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('synthetic')
+    generate_synthetic_occlusion(
+        str(root), num_train=6, num_val=2, size=67, seed=5)
+    return str(root)
+
+
+@pytest.fixture(scope='module')
+def config_path(data_root, tmp_path_factory):
+    """The tiny SRM config pointed at the test's data."""
+    path = tmp_path_factory.mktemp('cfg') / 'srm_cfg.py'
+    path.write_text(f'_base_ = {SRM_CONFIG!r}\n'
+                    'train_dataloader = dict(dataset=dict('
+                    f'data_root={data_root + "/"!r}))\n')
+    return str(path)
+
+
+def test_annotations_give_overlapping_masks_and_matching_labels(config_path):
+    cfg = Config.fromfile(config_path)
+    settings = dataset_settings(cfg)
+    assert settings['instances_json'].endswith('instances_train.json')
+    dataset = SRMAnnotations(settings['panoptic_json'], settings['png_dir'],
+                             settings['instances_json'], settings['classes'],
+                             settings['thing_classes'])
+    assert len(dataset) == 6
+    num_things = len(settings['thing_classes'])
+    overlaps = 0
+    for index in range(len(dataset)):
+        item = dataset[index]
+        masks = item['instances'].masks
+        labels = item['instances'].labels
+        sem_seg = item['sem_seg']
+        assert masks.dtype == torch.bool and sem_seg.shape == (1, 67, 67)
+        assert masks.shape[1:] == (67, 67) and len(labels) == len(masks)
+        assert (labels < num_things).all()
+        valid = sem_seg[sem_seg != 255]
+        assert (valid < len(settings['classes'])).all()
+        cover = masks.sum(dim=0)
+        overlaps += int((cover >= 2).sum())
+        # Where one amodal mask alone covers a pixel, nothing hides it:
+        # the panoptic label there is that instance's class.
+        for mask, label in zip(masks, labels):
+            alone = mask & (cover == 1)
+            assert (sem_seg[0][alone] == label).all()
+    assert overlaps > 0
+
+
+def test_missing_instances_file_is_explained(config_path):
+    cfg = Config.fromfile(config_path)
+    del cfg.srm_train['ins_ann_file']
+    with pytest.raises(ValueError, match='srm_train.ins_ann_file'):
+        dataset_settings(cfg)
+
+
+def run(config_path, work_dir, *extra):
+    return train_srm_main([
+        config_path, '--work-dir',
+        str(work_dir), '--batch-size', '2', '--workers', '0',
+        '--save-interval', '3', '--log-interval', '1', *extra
+    ])
+
+
+def test_training_writes_checkpoints_and_resumes_exactly(
+        config_path, tmp_path):
+    straight = tmp_path / 'straight'
+    stats = run(config_path, straight, '--iters', '6')
+    assert stats['images'] == 12 and np.isfinite(stats['last_loss'])
+    assert stats['images_per_second'] > 0 and stats['mean_pixels'] == 67**2
+    for name in ('srm_iter_3.pth', 'srm_iter_6.pth', 'srm_latest.pth'):
+        assert osp.exists(straight / name)
+    log = [json.loads(line) for line in open(straight / 'train_srm.log.json')]
+    assert [entry['iter'] for entry in log] == list(range(1, 7))
+    final = load_srm_checkpoint(str(straight / 'srm_latest.pth'))
+    assert final['meta']['iter'] == 6
+    torch.manual_seed(0)  # as the tool seeds before building the SRM
+    initial = build_srm(Config.fromfile(config_path)).state_dict()
+    assert set(final['state_dict']) == set(initial)
+    assert any(not torch.equal(final['state_dict'][key], value)
+               for key, value in initial.items())
+
+    # Stopped after step 3 of 6 (its checkpoint holds the optimiser and
+    # the 6-step schedule), then resumed elsewhere: the very same weights.
+    stats = run(config_path, tmp_path / 'resumed', '--iters', '6', '--resume',
+                str(straight / 'srm_iter_3.pth'))
+    assert stats['start_iter'] == 3 and stats['images'] == 6
+    resumed = load_srm_checkpoint(str(tmp_path / 'resumed' / 'srm_latest.pth'))
+    assert resumed['meta']['iter'] == 6
+    for key, value in final['state_dict'].items():
+        torch.testing.assert_close(
+            resumed['state_dict'][key], value, rtol=0, atol=0)
+
+
+def test_coco_extrapolation_is_plain_arithmetic():
+    same_size, scaled = coco_extrapolation(100.0, 307200 / 4, 307200)
+    assert '118,287 images / 100.00 images/s = 19.7 min' in same_size
+    assert 'x 4.00' in scaled and '78.9 min' in scaled
+
+
+# --- converter ---------------------------------------------------------------
+
+
+def stock_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(STOCK_CONFIG).model)
+    path = str(tmp_path / 'panoptic_fpn.pth')
+    torch.save(
+        dict(state_dict=model.state_dict(), meta=dict(note='stock')), path)
+    return model, path
+
+
+def trained_srm_checkpoint(config_path, tmp_path):
+    srm = build_srm(Config.fromfile(config_path))
+    with torch.no_grad():
+        for param in srm.parameters():
+            param.uniform_(-1, 1)
+    path = str(tmp_path / 'srm.pth')
+    save_srm_checkpoint(
+        path, srm,
+        dict(
+            srm_cfg=dict(num_things_classes=srm.num_things_classes),
+            thing_classes=['a'],
+            iter=7))
+    return srm, path
+
+
+def test_converter_round_trip(config_path, tmp_path):
+    stock, stock_path = stock_checkpoint(tmp_path)
+    srm, srm_path = trained_srm_checkpoint(config_path, tmp_path)
+    out = str(tmp_path / 'merged.pth')
+    add_srm_to_panoptic_fpn.main([stock_path, srm_path, out])
+
+    model = MODELS.build(Config.fromfile(config_path).model)
+    check_checkpoint_matches(model, out)  # strict: every tensor present
+    merged = torch.load(out, weights_only=False)
+    model.load_state_dict(merged['state_dict'], strict=True)
+    assert merged['meta']['note'] == 'stock'
+    assert merged['meta']['srm']['iter'] == 7
+    for key, value in stock.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value)
+    for key, value in srm.state_dict().items():
+        assert torch.equal(model.panoptic_fusion_head.srm.state_dict()[key],
+                           value)
+
+    with pytest.raises(ValueError, match='--force'):
+        add_srm_to_panoptic_fpn.main([out, srm_path, out])
+    add_srm_to_panoptic_fpn.main([out, srm_path, out, '--force'])
+
+
+def test_converter_refuses_other_thing_classes(config_path, tmp_path):
+    _, stock_path = stock_checkpoint(tmp_path)
+    cfg = Config.fromfile(config_path)
+    cfg.model.panoptic_fusion_head.srm.num_things_classes = 3
+    srm = build_srm(cfg)
+    path = str(tmp_path / 'srm3.pth')
+    save_srm_checkpoint(path, srm,
+                        dict(srm_cfg=dict(num_things_classes=3), iter=1))
+    with pytest.raises(ValueError, match='ranks 3'):
+        add_srm_to_panoptic_fpn.main(
+            [stock_path, path, str(tmp_path / 'x.pth')])
+    with pytest.raises(ValueError, match='not an SRM checkpoint'):
+        add_srm_to_panoptic_fpn.main(
+            [stock_path, stock_path,
+             str(tmp_path / 'x.pth')])

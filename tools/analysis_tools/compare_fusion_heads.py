@@ -1,0 +1,305 @@
+"""Fusion heads compared on one trained detector's predictions.
+
+The detector runs once per test image; its instance predictions and
+semantic scores (the arguments of its fusion head's ``predict``) then go
+through every fusion variant, and the config's test evaluators score each
+variant's ``pred_panoptic_seg``. Only the fusion differs between rows:
+
+- ``heuristic``: mmdet's ``HeuristicFusionHead`` (score order, stuff area
+  per class, uncovered thing pixels VOID);
+- ``score`` / ``srm``: ``SRMFusionHead`` laying instances by detection
+  score or by SRM rank, each with ``uncovered_things='stuff'`` and
+  ``'void'``; the other fusion settings are the config's
+  ``model.test_cfg.panoptic`` (for a stock PanopticFPN config with
+  ``stuff_area_mode='class'``, mmdet's rule, unless the config sets it).
+
+Works for mmdet's PanopticFPN (C_st + 1 semantic channels; the SRM comes
+from ``--srm-checkpoint``, a ``tools/train_srm.py`` checkpoint) and for
+OANet (C_th + C_st channels; its own SRM unless ``--srm-checkpoint``). For
+the heuristic head OANet's thing channels are merged into one by their
+maximum, which keeps "the argmax is a thing" exact.
+
+    python tools/analysis_tools/compare_fusion_heads.py CONFIG CHECKPOINT \\
+        [--srm-checkpoint SRM.pth] [--out results.json]
+"""
+import argparse
+import copy
+import json
+import os.path as osp
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.evaluator import Evaluator
+from mmengine.runner import Runner, load_checkpoint
+from mmengine.structures import PixelData
+from torch import Tensor
+
+import mmoanet  # noqa: F401
+
+# tools.*: helpers of the scripts, found from the checkout's root.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.train_srm import load_srm_checkpoint
+
+#: Evaluators that read instance predictions, not the fusion result.
+NOT_FUSION_METRICS = ('OcclusionOrderMetric', )
+VARIANTS = ('heuristic', 'score-stuff', 'score-void', 'srm-stuff', 'srm-void')
+COLUMNS = (('PQ', 'coco_panoptic/PQ'), ('SQ', 'coco_panoptic/SQ'),
+           ('RQ', 'coco_panoptic/RQ'), ('PQ_th', 'coco_panoptic/PQ_th'),
+           ('PQ_st', 'coco_panoptic/PQ_st'), ('SQ_st', 'coco_panoptic/SQ_st'),
+           ('RQ_st', 'coco_panoptic/RQ_st'), ('top kept %',
+                                              'panoptic_occlusion/top_kept'),
+           ('both kept %', 'panoptic_occlusion/both_kept'))
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='the detector\'s config')
+    parser.add_argument('checkpoint', help='the detector\'s checkpoint')
+    parser.add_argument(
+        '--srm-checkpoint',
+        help='SRM of tools/train_srm.py (needed when the detector has none)')
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=list(VARIANTS),
+        choices=VARIANTS,
+        help='fusion variants to compare')
+    parser.add_argument('--max-images', type=int, help='first N test images')
+    parser.add_argument('--out', help='write the metrics as JSON here')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings')
+    return parser.parse_args(argv)
+
+
+def merge_thing_channels(seg_preds: Tensor, num_things: int) -> Tensor:
+    """C_th + C_st scores (things first) -> C_st + 1 (things last, max).
+
+    Args:
+        seg_preds (Tensor): float, shape (C_th + C_st, H, W).
+        num_things (int): C_th.
+
+    Returns:
+        Tensor: float, shape (C_st + 1, H, W).
+    """
+    things = seg_preds[:num_things].amax(dim=0, keepdim=True)
+    return torch.cat([seg_preds[num_things:], things])
+
+
+class FusionInputs:
+    """Records what a detector hands its fusion head, then runs it as is."""
+
+    def __init__(self, head: torch.nn.Module) -> None:
+        self.head = head
+        self.original = head.predict
+        self.calls: List[tuple] = []
+        head.predict = self
+
+    def __call__(self, mask_results_list, seg_preds_list, *args, **kwargs):
+        batch_img_metas = args[0] if args else kwargs.get('batch_img_metas')
+        self.calls.append(
+            (copy.deepcopy(mask_results_list),
+             [seg.clone() for seg in seg_preds_list], batch_img_metas))
+        return self.original(mask_results_list, seg_preds_list, *args,
+                             **kwargs)
+
+
+def build_variant_heads(model: torch.nn.Module, cfg: Config,
+                        srm_state: Optional[dict],
+                        variants: Sequence[str]) -> Dict[str, torch.nn.Module]:
+    """One fusion head per variant, sharing the detector's settings."""
+    head = model.panoptic_fusion_head
+    num_things, num_stuff = head.num_things_classes, head.num_stuff_classes
+    panoptic_cfg = ConfigDict(cfg.model.test_cfg.get('panoptic', {}))
+    if type(head).__name__ == 'HeuristicFusionHead':
+        # A stock PanopticFPN: the SRM rows follow mmdet's stuff-area rule
+        # too, so that 'heuristic' and 'score-void' are the same fusion.
+        panoptic_cfg.setdefault('stuff_area_mode', 'class')
+    srm_cfg = dict(cfg.model.panoptic_fusion_head.get('srm', {}))
+    if srm_state is not None:
+        srm_cfg = dict(srm_state['meta']['srm_cfg'])
+    elif not srm_cfg:
+        raise ValueError('the detector has no SRM: pass --srm-checkpoint '
+                         '(tools/train_srm.py)')
+    srm_cfg.setdefault('type', 'SpatialRankingModule')
+    srm_cfg['num_things_classes'] = num_things
+    heads = {}
+    for name in variants:
+        if name == 'heuristic':
+            heads[name] = MODELS.build(
+                dict(
+                    type='HeuristicFusionHead',
+                    num_things_classes=num_things,
+                    num_stuff_classes=num_stuff,
+                    test_cfg=panoptic_cfg))
+            continue
+        rank_by, uncovered = name.split('-')
+        test_cfg = copy.deepcopy(panoptic_cfg)
+        test_cfg.update(uncovered_things=uncovered, compare_orders=False)
+        variant = MODELS.build(
+            dict(
+                type='SRMFusionHead',
+                num_things_classes=num_things,
+                num_stuff_classes=num_stuff,
+                srm=srm_cfg,
+                rank_by=rank_by,
+                test_cfg=test_cfg))
+        if srm_state is not None:
+            variant.srm.load_state_dict(srm_state['state_dict'])
+        else:
+            variant.srm.load_state_dict(head.srm.state_dict())
+        heads[name] = variant.eval()
+    return heads
+
+
+def fusion_evaluators(cfg: Config, dataset_meta: dict,
+                      variants: Sequence[str]) -> Dict[str, Evaluator]:
+    """The config's test metrics that read ``pred_panoptic_seg``, per
+    variant."""
+    metrics = cfg.test_evaluator
+    if isinstance(metrics, dict):
+        metrics = [metrics]
+    metrics = [
+        m for m in metrics
+        if m['type'].split('.')[-1] not in NOT_FUSION_METRICS
+    ]
+    evaluators = {}
+    for name in variants:
+        evaluator = Evaluator(copy.deepcopy(metrics))
+        evaluator.dataset_meta = dataset_meta
+        evaluators[name] = evaluator
+    return evaluators
+
+
+def load_detector(cfg: Config, checkpoint: str) -> torch.nn.Module:
+    """The config's detector with the checkpoint's weights, in eval mode."""
+    register_all_modules(init_default_scope=True)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
+    return model.eval()
+
+
+def compare(model: torch.nn.Module,
+            cfg: Config,
+            srm_checkpoint: Optional[str] = None,
+            variants: Sequence[str] = VARIANTS,
+            max_images: Optional[int] = None) -> Dict[str, dict]:
+    """Metrics and fusion seconds per image of every variant.
+
+    Args:
+        model (nn.Module): A panoptic detector whose ``test_step`` calls
+            ``panoptic_fusion_head.predict`` once per batch.
+        cfg (Config): Its config (test data, evaluators, fusion settings).
+        srm_checkpoint (str, optional): SRM of ``tools/train_srm.py``; by
+            default the detector's own.
+        variants (Sequence[str]): Names from :data:`VARIANTS`.
+        max_images (int, optional): Stop after this many test images.
+
+    Returns:
+        dict[str, dict]: variant -> the evaluators' metrics plus
+        ``fusion_s_per_img``.
+    """
+    register_all_modules(init_default_scope=True)
+    srm_state = load_srm_checkpoint(srm_checkpoint) if srm_checkpoint \
+        else None
+    heads = build_variant_heads(model, cfg, srm_state, variants)
+    loader = Runner.build_dataloader(cfg.test_dataloader)
+    evaluators = fusion_evaluators(cfg, loader.dataset.metainfo, variants)
+    recorder = FusionInputs(model.panoptic_fusion_head)
+    seconds = {name: 0.0 for name in variants}
+    num_images = 0
+    num_things = model.panoptic_fusion_head.num_things_classes
+    num_stuff = model.panoptic_fusion_head.num_stuff_classes
+    try:
+        with torch.no_grad():
+            for data_batch in loader:
+                if max_images is not None and num_images >= max_images:
+                    break
+                samples = model.test_step(data_batch)
+                num_images += len(samples)
+                inputs = recorder.calls.pop()
+                for name, head in heads.items():
+                    results, seconds_taken = _fuse(name, head, inputs,
+                                                   num_things, num_stuff)
+                    seconds[name] += seconds_taken
+                    evaluators[name].process(
+                        _with_panoptic(samples, results), data_batch)
+    finally:
+        model.panoptic_fusion_head.predict = recorder.original
+    report = {}
+    for name in variants:
+        metrics = evaluators[name].evaluate(num_images)
+        metrics['fusion_s_per_img'] = seconds[name] / max(num_images, 1)
+        report[name] = metrics
+    return report
+
+
+def _fuse(name: str, head: torch.nn.Module, inputs: tuple, num_things: int,
+          num_stuff: int) -> Tuple[list, float]:
+    """Run one variant on a copy of the recorded inputs; (results, s)."""
+    masks_list, seg_list, metas = inputs
+    masks_list = copy.deepcopy(masks_list)
+    start = time.perf_counter()
+    if name == 'heuristic':
+        if seg_list[0].shape[0] == num_things + num_stuff and num_things > 1:
+            seg_list = [merge_thing_channels(s, num_things) for s in seg_list]
+        results = head.predict(masks_list, seg_list)
+    else:
+        results = head.predict(masks_list, seg_list, metas)
+    return results, time.perf_counter() - start
+
+
+def _with_panoptic(samples: list, results: list) -> list:
+    """Copies of ``samples`` whose only panoptic result is ``results``."""
+    variant_samples = []
+    for sample, result in zip(samples, results):
+        variant = sample.clone()
+        for key in list(variant.keys()):
+            if key.startswith('pred_panoptic_seg'):
+                delattr(variant, key)
+        variant.pred_panoptic_seg = PixelData(sem_seg=result.sem_seg)
+        variant_samples.append(variant)
+    return variant_samples
+
+
+def markdown_table(report: Dict[str, dict]) -> str:
+    """The report as a markdown table, one row per variant."""
+    present = [(title, key) for title, key in COLUMNS
+               if any(key in metrics for metrics in report.values())]
+    lines = [
+        '| fusion | ' + ' | '.join(title for title, _ in present) +
+        ' | fusion ms/img |', '|---|' + '---:|' * (len(present) + 1)
+    ]
+    for name, metrics in report.items():
+        cells = [
+            f'{metrics[key]:.1f}' if key in metrics else '-'
+            for _, key in present
+        ]
+        lines.append(f'| {name} | ' + ' | '.join(cells) +
+                     f' | {1000 * metrics["fusion_s_per_img"]:.1f} |')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    report = compare(cfg, args.checkpoint, args.srm_checkpoint, args.variants,
+                     args.max_images)
+    print(markdown_table(report))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(report, f, indent=1)
+    return report
+
+
+if __name__ == '__main__':
+    main()
