@@ -10,16 +10,18 @@ import glob
 import json
 import os
 import os.path as osp
-import pickle
 import signal
 import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
 from mmoanet.datasets import generate_synthetic_occlusion
+from mmoanet.evaluation import load_panoptic_dump
 from mmoanet.utils import load_checkpoint_safely
 from tests.utils import REPO_ROOT
 
@@ -139,18 +141,27 @@ def test_test_tool_reports_both_orders(trained, tmp_path):
     result = run_tool('tools/test.py', trained['config'],
                       osp.join(trained['work_dir'],
                                'iter_6.pth'), '--work-dir', str(tmp_path),
-                      '--eval', 'pq', '--out', out, '--show-dir', 'painted')
+                      '--eval', 'pq', '--out', out, '--show-dir', 'painted',
+                      '--eval-options', 'classwise=True')
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     for key in ('coco_panoptic/PQ:', 'coco_panoptic/srm/PQ_th:',
                 'coco_panoptic/score/PQ_th:', 'coco_panoptic/score/RQ_st:'):
         assert key in log
-    with open(out, 'rb') as f:
-        predictions = pickle.load(f)
+    # --out: compact (PNG maps, RLE masks) and lossless.
+    predictions = load_panoptic_dump(out)
     assert len(predictions) == 3
-    assert 'pred_panoptic_seg' in predictions[0]
+    pan = predictions[0]['pred_panoptic_seg']['sem_seg']
+    assert pan.shape == (96, 96) and pan.dtype == np.int64
+    assert isinstance(predictions[0]['pred_instances']['masks'], list)
+    # --show-dir: one picture per image, ground truth | score | SRM order.
     painted = glob.glob(osp.join(str(tmp_path), '*', 'painted', '*'))
     assert len(painted) == 3
+    picture = cv2.imread(painted[0])
+    assert picture.shape[1] == 3 * 96 and picture.shape[0] > 96
+    # classwise=True: per-class PQ of both orders beside the log.
+    for name in ('per_class_pq.csv', 'per_class_pq.md', 'per_class_pq.png'):
+        assert glob.glob(osp.join(str(tmp_path), '*', name)), name
 
 
 def test_format_only_writes_a_submission(trained, tmp_path):

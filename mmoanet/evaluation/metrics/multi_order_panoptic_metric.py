@@ -24,6 +24,7 @@ from mmengine.logging import MMLogger, print_log
 from PIL import Image
 from terminaltables import AsciiTable
 
+from ...visualization.per_class_pq import write_per_class_pq
 from ..functional import (PanopticStats, decode_panoptic_png,
                           fusion_ids_to_coco, id_to_rgb, merge_stats,
                           panoptic_stats_single, pq_summary)
@@ -66,8 +67,14 @@ class MultiOrderPanopticMetric(BaseMetric):
             the alternative orders. An order missing from a data sample is
             skipped. Defaults to ``dict(srm='pred_panoptic_seg_srm',
             score='pred_panoptic_seg_score')``.
-        classwise (bool): Log per-class PQ / SQ / RQ of every order.
+        classwise (bool): Log per-class PQ / SQ / RQ of every order, and
+            write them as a table and a plot (see ``classwise_out_dir``).
             Defaults to False.
+        classwise_out_dir (str, optional): Folder for the per-class table
+            (``per_class_pq.csv``, ``per_class_pq.md``) and the PQ bar chart
+            of every order (``per_class_pq.png``, needs matplotlib). When
+            None, ``classwise=True`` writes them beside the log file of the
+            run (``work_dir/<timestamp>/``). Defaults to None.
         format_only (bool): Only write the primary predictions in COCO
             panoptic format (for test-dev), no evaluation. Needs
             ``outfile_prefix``. Defaults to False.
@@ -90,6 +97,7 @@ class MultiOrderPanopticMetric(BaseMetric):
                  seg_prefix: Optional[str] = None,
                  orders: Optional[Dict[str, str]] = None,
                  classwise: bool = False,
+                 classwise_out_dir: Optional[str] = None,
                  format_only: bool = False,
                  outfile_prefix: Optional[str] = None,
                  backend_args: Optional[dict] = None,
@@ -112,6 +120,7 @@ class MultiOrderPanopticMetric(BaseMetric):
                              'write the predictions to')
         self.orders = dict(orders)
         self.classwise = classwise
+        self.classwise_out_dir = classwise_out_dir
         self.format_only = format_only
         self.outfile_prefix = outfile_prefix
         self.seg_prefix = seg_prefix
@@ -341,6 +350,8 @@ class MultiOrderPanopticMetric(BaseMetric):
             summaries[name] = pq_summary(
                 merge_stats(with_order), self._categories)
         self._log_tables(summaries)
+        if self.classwise or self.classwise_out_dir:
+            self._write_classwise(summaries)
         metrics = {}
         for name, summary in summaries.items():
             key_prefix = f'{name}/' if name else ''
@@ -387,6 +398,32 @@ class MultiOrderPanopticMetric(BaseMetric):
         print_log(
             'Per-class panoptic quality:\n' + AsciiTable(rows).table,
             logger='current')
+
+    def _write_classwise(self, summaries: Dict[str, dict]) -> None:
+        """Write the per-class table and plot of every named order (the
+        primary alone when there is none)."""
+        logger: MMLogger = MMLogger.get_current_instance()
+        out_dir = self.classwise_out_dir
+        if out_dir is None:
+            log_file = getattr(logger, 'log_file', None)
+            if not log_file:
+                logger.warning('classwise=True: no log file to write the '
+                               'per-class table beside; set '
+                               'classwise_out_dir')
+                return
+            out_dir = osp.dirname(log_file)
+        named = {name: s for name, s in summaries.items() if name}
+        try:
+            files = write_per_class_pq(named or {'primary': summaries['']},
+                                       self._categories, out_dir)
+        except ImportError as error:
+            files = write_per_class_pq(
+                named or {'primary': summaries['']},
+                self._categories,
+                out_dir,
+                plot=False)
+            logger.warning(f'{error}; wrote the tables only')
+        logger.info(f'per-class PQ: {", ".join(files)}')
 
 
 def _panoptic_array(pred: dict) -> np.ndarray:
