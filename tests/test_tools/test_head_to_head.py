@@ -146,7 +146,7 @@ def test_study_trains_once_per_model_and_skips_finished(
         return osp.join(run_dir, 'iter_2.pth'), dict(
             train_s_per_iter=0.5, train_wall_s=1.0, train_command='train')
 
-    def fake_evaluate(args, name, variant, run_dir, config, checkpoint):
+    def fake_evaluate(args, name, variant, run_dir, config, checkpoint, style):
         evaluated.append((name, checkpoint))
         return dict(
             metrics={'coco_panoptic/PQ': 40.0 + len(evaluated)},
@@ -215,3 +215,40 @@ def test_failed_training_is_reported_and_others_go_on(h2h, tmp_path,
     assert sorted(r['variant'] for r in h2h.load_results(str(results))) == [
         'oanet', 'oanet-score'
     ]
+
+
+def test_png_only_models_train_once_for_all_styles(h2h, tmp_path, monkeypatch):
+    trained, evaluated = [], []
+
+    def fake_train(args, variant, run_dir, run_config, info):
+        trained.append(run_dir)
+        return run_dir + '/iter_2.pth', dict(
+            train_s_per_iter=0.5, train_wall_s=1.0, train_command='train')
+
+    def fake_evaluate(args, name, variant, run_dir, config, checkpoint, style):
+        evaluated.append((name, style, checkpoint))
+        cfg = Config.fromfile(config)
+        assert style in cfg.test_dataloader.dataset.data_root
+        return dict(metrics={}, infer_s_per_img=0.1, num_test_images=1)
+
+    monkeypatch.setattr(h2h, 'train', fake_train)
+    monkeypatch.setattr(h2h, 'evaluate', fake_evaluate)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert h2h.main([
+            '--styles', 'amodal', 'coco', '--variants', 'pfpn-stock', 'oanet',
+            '--max-iters', '2', '--num-train', '2', '--num-val', '1',
+            '--data-size', '64', '--results',
+            str(tmp_path / 'r.jsonl'), '--work-dir',
+            str(tmp_path / 'work'), '--data-dir',
+            str(tmp_path / 'data')
+        ]) == 0
+    # pfpn-stock never reads the instances file: one training, two
+    # evaluations; oanet trains per style.
+    pfpn = [d for d in trained if 'pfpn-stock' in d]
+    assert len(pfpn) == 2 and pfpn[0] == pfpn[1] and 'png-masks' in pfpn[0]
+    assert len({d for d in trained if 'oanet' in d}) == 2
+    assert sorted(
+        (n, s) for n, s, _ in evaluated) == [('oanet', 'amodal'),
+                                             ('oanet', 'coco'),
+                                             ('pfpn-stock', 'amodal'),
+                                             ('pfpn-stock', 'coco')]

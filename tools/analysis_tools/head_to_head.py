@@ -120,6 +120,7 @@ GROUP_KEY = ('style', 'scene', 'max_iters', 'data_size', 'num_train',
              'num_val')
 _print_lock = threading.Lock()
 _results_lock = threading.Lock()
+_run_dir_locks: Dict[str, threading.Lock] = {}
 
 
 def log(message: str) -> None:
@@ -294,6 +295,22 @@ def evaluators(root: str, style: str, with_orders: bool) -> List[dict]:
     return metrics
 
 
+def trains_on_png_only(variant: dict, style: str) -> bool:
+    """Whether the variant's training never reads the instances file."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO_ROOT, variant['config']))
+    cfg.merge_from_dict(variant['train_options'])
+    dataset = cfg.train_dataloader.dataset
+    if dataset.type != 'CocoPanopticInstancesDataset':
+        return True  # mmdet's datasets cut instances from the PNG
+    return style == 'panoptic' or dataset.get('instance_source') == 'panoptic'
+
+
+def warmup_iters(max_iters: int) -> int:
+    """Linear warm-up length of every run (the tiny configs use 50)."""
+    return max(1, min(50, max_iters // 10))
+
+
 def dataset_overrides(dataset_type: str, root: str, style: str,
                       split: str) -> dict:
     """Point a config's dataset at ``root``; pick the instance source."""
@@ -327,7 +344,7 @@ def write_run_config(path: str, variant: dict, root: str, style: str,
     resize = next((t.get('scale')
                    for t in cfg.train_dataloader.dataset.get('pipeline', [])
                    if t.get('type') == 'Resize'), None)
-    warmup = max(1, min(50, max_iters // 10))
+    warmup = warmup_iters(max_iters)
     log_interval = max(1, min(20, max_iters // 10))
     absolute_root = osp.join(REPO_ROOT, root)
     body = dict(
@@ -457,27 +474,28 @@ def train(args, variant: dict, run_dir: str, run_config: str,
 
 
 def evaluate(args, name: str, variant: dict, run_dir: str, run_config: str,
-             checkpoint: str) -> dict:
+             checkpoint: str, style: str) -> dict:
     """Evaluate a checkpoint in a child process; return its output."""
-    out = osp.join(run_dir, f'eval_{name}_{variant["digest"]}.json')
+    tag = f'{name}_{style}'
+    out = osp.join(run_dir, f'eval_{tag}_{variant["digest"]}.json')
     if osp.isfile(out):
         with open(out) as f:
             return json.load(f)
     spec = dict(
         config=run_config,
         checkpoint=checkpoint,
-        work_dir=osp.join(run_dir, f'test_{name}'),
+        work_dir=osp.join(run_dir, f'test_{tag}'),
         cfg_options=option_list(variant['test_options']),
         warmup_images=args.warmup_images,
         out=out)
-    spec_file = osp.join(run_dir, f'eval_{name}_spec.json')
+    spec_file = osp.join(run_dir, f'eval_{tag}_spec.json')
     with open(spec_file, 'w') as f:
         json.dump(spec, f, indent=1)
     command = [
         sys.executable,
         osp.abspath(__file__), '--evaluate-one', spec_file
     ]
-    run_child(command, osp.join(run_dir, f'eval_{name}.log'))
+    run_child(command, osp.join(run_dir, f'eval_{tag}.log'))
     with open(out) as f:
         result = json.load(f)
     result['test_command'] = shlex.join(command)
@@ -735,7 +753,11 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
     train_spec = variants[pending[0][0]]
     root = data_root_of(args, style, scene)
     train_digest = digest([train_spec['config'], train_spec['train_options']])
-    run_dir = osp.join(REPO_ROOT, args.work_dir, f'{style}_{scene}',
+    # Images and PNGs are the same in every style: a model that never reads
+    # the instances file is trained once for all styles.
+    shared = trains_on_png_only(train_spec, style)
+    run_dir = osp.join(REPO_ROOT, args.work_dir,
+                       f'{"png-masks" if shared else style}_{scene}',
                        f'{unit["train_name"]}_{train_digest}',
                        f'iters{args.max_iters}_seed{seed}')
     # Not at the top of the work dir, where the Runner dumps its config
@@ -749,9 +771,13 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
         f'{style}/{scene}, seed {seed}, {args.max_iters} iterations '
         f'({run_dir})')
     try:
-        info = write_run_config(run_config, train_spec, root, style,
-                                args.max_iters, seed)
-        checkpoint, timing = train(args, train_spec, run_dir, run_config, info)
+        with _run_dir_locks.setdefault(run_dir, threading.Lock()):
+            if not osp.isfile(run_config):
+                write_run_config(run_config, train_spec, root, style,
+                                 args.max_iters, seed)
+            checkpoint, timing = train(
+                args, train_spec, run_dir, run_config,
+                dict(warmup=warmup_iters(args.max_iters)))
         log(f'trained {unit["train_name"]} {style}/{scene} seed {seed}: '
             f'{timing["train_s_per_iter"]:.3f} s/iter')
     except Exception as error:  # one run's failure must not stop the rest
@@ -762,13 +788,12 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
     for name, record in pending:
         variant = variants[name]
         try:
-            if variant['test_options'] or name != unit['train_name']:
-                config = osp.join(run_dir, 'h2h_configs', f'test_{name}.py')
-                info = write_run_config(config, variant, root, style,
-                                        args.max_iters, seed)
-            else:
-                config = run_config
-            result = evaluate(args, name, variant, run_dir, config, checkpoint)
+            config = osp.join(run_dir, 'h2h_configs',
+                              f'test_{name}_{style}.py')
+            info = write_run_config(config, variant, root, style,
+                                    args.max_iters, seed)
+            result = evaluate(args, name, variant, run_dir, config, checkpoint,
+                              style)
         except Exception as error:
             log(f'FAILED evaluating {name} {style}/{scene} seed {seed}: '
                 f'{error}')
@@ -780,6 +805,7 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
             test_options=option_list(variant['test_options']),
             scene_settings=settings,
             data_root=root,
+            trained_for_all_styles=shared,
             resize=info['resize'],
             fusion_head=info['fusion_head'],
             metrics=result['metrics'],
