@@ -29,6 +29,15 @@ def test_options_and_variant_specs(h2h):
         config='configs/x.py', train_options={'model.w': 64})
     name, spec = h2h.parse_variant('ovl=@oanet:model.test_cfg.t=0.3')
     assert spec == dict(reuse='oanet', test_options={'model.test_cfg.t': 0.3})
+    assert h2h.option_list({
+        'a': [1, 2],
+        'b': {
+            'c': 'x',
+            'd': {
+                'e': 0.5
+            }
+        }
+    }) == ['a=[1,2]', 'b.c=x', 'b.d.e=0.5']
     with pytest.raises(ValueError, match='key=value'):
         h2h.split_options('novalue')
     with pytest.raises(ValueError, match='NAME='):

@@ -400,9 +400,16 @@ def write_run_config(path: str, variant: dict, root: str, style: str,
 # one run
 # ----------------------------------------------------------------------
 def option_list(options: Dict[str, object]) -> List[str]:
-    """dict -> ``key=value`` strings for ``--cfg-options``."""
+    """dict -> ``key=value`` strings for ``--cfg-options``.
+
+    A dict value (from a variants file) becomes one dotted key per leaf,
+    since ``--cfg-options`` cannot spell a dict.
+    """
     out = []
     for key, value in options.items():
+        if isinstance(value, dict):
+            out += option_list({f'{key}.{k}': v for k, v in value.items()})
+            continue
         if isinstance(value, (list, tuple)):
             value = '[' + ','.join(str(v) for v in value) + ']'
         out.append(f'{key}={value}')
