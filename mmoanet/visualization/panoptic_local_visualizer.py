@@ -89,12 +89,17 @@ def segment_borders(pan_ids: np.ndarray) -> np.ndarray:
     return borders
 
 
+def _numpy(value) -> np.ndarray:
+    """A tensor (any device) or array-like as a numpy array."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
 def _as_ids(sem_seg) -> np.ndarray:
     """``sem_seg`` of a PixelData (tensor or array, (1, H, W) or (H, W))
     as int64 (H, W)."""
-    if isinstance(sem_seg, torch.Tensor):
-        sem_seg = sem_seg.detach().cpu().numpy()
-    sem_seg = np.asarray(sem_seg)
+    sem_seg = _numpy(sem_seg)
     return sem_seg.reshape(sem_seg.shape[-2:]).astype(np.int64)
 
 
@@ -126,8 +131,10 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
       segment differs outlined in ``diff_color`` on both, with the share of
       such pixels in the title; otherwise ``pred_panoptic_seg``.
 
-    With more than one panel, each gets a title bar. A data sample without
-    any panoptic result is drawn by ``DetLocalVisualizer``.
+    With more than one panel, each gets a title bar. A data sample with
+    ground truth only (mmdet's ``browse_dataset.py``) gets the ground truth
+    panel; one without panoptic prediction or ground truth is drawn by
+    ``DetLocalVisualizer``.
 
     Args:
         name (str): Instance name. Defaults to 'visualizer'.
@@ -235,15 +242,13 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
                 key in instances for key in ('masks', 'labels', 'scores')):
             return {}
         masks = instances.masks
-        if isinstance(masks, torch.Tensor):
-            masks = masks.detach().cpu().numpy()
-        elif hasattr(masks, 'to_ndarray'):
-            masks = masks.to_ndarray()
-        masks = np.asarray(masks).astype(bool)
+        masks = masks.to_ndarray() if hasattr(masks, 'to_ndarray') else \
+            _numpy(masks)
+        masks = masks.astype(bool)
         if masks.shape[-2:] != pan_ids.shape:
             return {}
-        labels = np.asarray(instances.labels.cpu()).astype(np.int64)
-        scores = np.asarray(instances.scores.cpu()).astype(np.float64)
+        labels = _numpy(instances.labels).astype(np.int64)
+        scores = _numpy(instances.scores).astype(np.float64)
         result = {}
         for segment_id in np.unique(pan_ids[pan_ids >= INSTANCE_OFFSET]):
             segment = pan_ids == segment_id
@@ -388,12 +393,11 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
             return pan_ids
         masks = instances.masks
         masks = masks.to_ndarray() if hasattr(masks, 'to_ndarray') else \
-            np.asarray(masks.cpu() if isinstance(masks, torch.Tensor) else
-                       masks)
+            _numpy(masks)
         masks = masks.astype(bool)
         if masks.shape[-2:] != shape:
             return pan_ids
-        instance_labels = np.asarray(instances.labels.cpu()).astype(np.int64)
+        instance_labels = _numpy(instances.labels).astype(np.int64)
         owner = np.zeros(shape, dtype=np.int64)
         # Larger first, so where amodal masks overlap the smallest wins.
         for index in np.argsort(-masks.reshape(len(masks), -1).sum(1)):
@@ -466,8 +470,12 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
                 ``test_cfg.rcnn.score_thr``. Defaults to 0.3.
             step (int): Global step for the backends. Defaults to 0.
         """
+        # A panoptic prediction, or (browse_dataset) panoptic ground truth:
+        # the stuff and thing labels of gt_sem_seg with gt_instances.
         has_panoptic = data_sample is not None and (
-            PRIMARY_KEY in data_sample or 'gt_panoptic_seg' in data_sample)
+            PRIMARY_KEY in data_sample or
+            (draw_gt and 'gt_sem_seg' in data_sample
+             and 'gt_instances' in data_sample))
         if not has_panoptic:
             return super().add_datasample(name, image, data_sample, draw_gt,
                                           draw_pred, show, wait_time, out_file,

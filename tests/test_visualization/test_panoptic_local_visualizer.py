@@ -156,6 +156,14 @@ def test_ground_truth_panel_from_png_and_from_masks(tmp_path):
     assert (from_masks[table_mask & ~person_mask] == TABLE + 1000).all()
     assert (from_masks[pan == SKY] == SKY).all()
     assert (from_masks[pan == VOID] == VOID).all()
+    # browse_dataset: ground truth only, drawn as one panoptic panel (not
+    # mmdet's boxes and masks over the semantic map).
+    browse = _visualizer(alpha=1.0, draw_labels=False)
+    browse.add_datasample('browse', image, masked.numpy())
+    drawn = browse.get_image()
+    assert drawn.shape == image.shape
+    assert drawn[10, 25].tolist() == list(META['palette'][SKY])
+    assert drawn[0, 0].tolist() == [100, 100, 100]
 
 
 def test_scores_of_segments_and_labels_drawn():
