@@ -4,11 +4,11 @@ from .exceptions import (DatasetItemError, PanopticAnnotationError,
 from .synthetic_occlusion import (SYNTHETIC_OCCLUSION_METAINFO,
                                   generate_synthetic_occlusion,
                                   overlap_statistics)
-from .transforms import LoadPanopticInstanceAnnotations, rgb_to_segment_id
+from .transforms import LoadPanopticInstanceAnnotations
 
 __all__ = [
     'CocoPanopticInstancesDataset', 'DatasetItemError',
     'LoadPanopticInstanceAnnotations', 'PanopticAnnotationError',
     'PanopticFileNotFoundError', 'SYNTHETIC_OCCLUSION_METAINFO',
-    'generate_synthetic_occlusion', 'overlap_statistics', 'rgb_to_segment_id'
+    'generate_synthetic_occlusion', 'overlap_statistics'
 ]

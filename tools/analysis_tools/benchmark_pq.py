@@ -43,9 +43,8 @@ from PIL import Image
 
 from mmoanet.evaluation.functional import (PanopticStats, id_to_rgb,
                                            load_panoptic_png,
-                                           panoptic_stats_single,
-                                           pq_compute_files, pq_summary)
-from mmoanet.testing import write_random_panoptic_set
+                                           panoptic_stats_single, pq_summary)
+from mmoanet.testing import pq_compute_files, write_random_panoptic_set
 
 TOLERANCE = 1e-9
 GROUPS = ('All', 'Things', 'Stuff')

@@ -1,3 +1,3 @@
-from .loading import LoadPanopticInstanceAnnotations, rgb_to_segment_id
+from .loading import LoadPanopticInstanceAnnotations
 
-__all__ = ['LoadPanopticInstanceAnnotations', 'rgb_to_segment_id']
+__all__ = ['LoadPanopticInstanceAnnotations']

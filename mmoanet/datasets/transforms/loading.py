@@ -8,22 +8,10 @@ from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
 from mmengine.fileio import get
 
+from ...evaluation.functional.panoptic_io import bgr_to_id
 from ..exceptions import PanopticAnnotationError, PanopticFileNotFoundError
 
 VOID_LABEL = 255
-
-
-def rgb_to_segment_id(rgb: np.ndarray) -> np.ndarray:
-    """Decode COCO panoptic PNG colours into segment ids.
-
-    Args:
-        rgb (np.ndarray): uint8, shape (H, W, 3), RGB channel order.
-
-    Returns:
-        np.ndarray: int64, shape (H, W), ``R + 256 * G + 256**2 * B``.
-    """
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
 
 
 @TRANSFORMS.register_module()
@@ -155,7 +143,7 @@ class LoadPanopticInstanceAnnotations(LoadPanopticAnnotations):
             raise PanopticAnnotationError(
                 f'panoptic PNG {png_path} of image {img_id} cannot be '
                 f'decoded{decode_error}; the file is damaged or not an image')
-        segment_map = rgb_to_segment_id(png[..., ::-1])
+        segment_map = bgr_to_id(png)
 
         expected_shape = (results['height'], results['width'])
         shapes = [('its JSON entry', expected_shape)]

@@ -20,7 +20,8 @@ from mmdet.registry import METRICS
 from mmdet.structures.mask import encode_mask_results
 from mmengine.evaluator import DumpResults
 from mmengine.evaluator.metric import _to_cpu
-from panopticapi.utils import id2rgb, rgb2id
+
+from ..functional import decode_panoptic_png, id_to_rgb
 
 #: Data sample keys of panoptic maps, dumped as RGB PNGs of their ids.
 PANOPTIC_KEYS = ('pred_panoptic_seg', 'pred_panoptic_seg_srm',
@@ -42,17 +43,14 @@ def _map_array(pixel_data: dict) -> np.ndarray:
 
 def encode_id_map(ids: np.ndarray) -> bytes:
     """Lossless PNG of an id map (H, W), ids in [0, 2**24), as RGB."""
-    if ids.min() < 0 or ids.max() >= 256**3:
-        raise ValueError('ids must lie in [0, 2**24) to fit an RGB PNG')
-    ok, buffer = cv2.imencode('.png', id2rgb(ids)[..., ::-1])
+    ok, buffer = cv2.imencode('.png', id_to_rgb(ids)[..., ::-1])
     assert ok, 'OpenCV could not encode a PNG'
     return buffer.tobytes()
 
 
 def decode_id_map(png: bytes) -> np.ndarray:
     """The int64 (H, W) id map of :func:`encode_id_map`."""
-    bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    return rgb2id(bgr[..., ::-1]).astype(np.int64)
+    return decode_panoptic_png(png).astype(np.int64)
 
 
 def encode_label_map(labels: np.ndarray) -> bytes:

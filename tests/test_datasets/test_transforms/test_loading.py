@@ -5,15 +5,16 @@ from mmcv.transforms import LoadImageFromFile
 
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
                               CocoPanopticInstancesDataset,
-                              LoadPanopticInstanceAnnotations,
-                              rgb_to_segment_id)
+                              LoadPanopticInstanceAnnotations)
+from mmoanet.evaluation.functional import bgr_to_id
 
 
-def test_rgb_to_segment_id():
+def test_png_colours_decode_to_segment_ids():
+    """The loader decodes OpenCV's BGR pixels with ``bgr_to_id``."""
     rgb = np.array([[[1, 0, 0], [0, 1, 0], [0, 0, 1], [255, 255, 255]]],
                    np.uint8)
     np.testing.assert_array_equal(
-        rgb_to_segment_id(rgb), [[1, 256, 65536, 256**3 - 1]])
+        bgr_to_id(rgb[..., ::-1]), [[1, 256, 65536, 256**3 - 1]])
 
 
 @pytest.fixture(scope='module')

@@ -10,13 +10,12 @@ import pytest
 from panopticapi.evaluation import pq_compute
 from PIL import Image
 
-from mmoanet.evaluation.functional import (PanopticStats, id_to_rgb,
+from mmoanet.evaluation.functional import (PanopticStats, bgr_to_id, id_to_rgb,
                                            load_panoptic_png, merge_stats,
                                            panoptic_stats_single, pq_average,
-                                           pq_compute_files, pq_summary,
-                                           rgb_to_id)
-from mmoanet.testing import (random_categories, random_panoptic_pair,
-                             write_random_panoptic_set)
+                                           pq_summary, rgb_to_id)
+from mmoanet.testing import (pq_compute_files, random_categories,
+                             random_panoptic_pair, write_random_panoptic_set)
 from tests.utils import SAMPLE_DIR
 
 CATEGORIES = {
@@ -214,8 +213,26 @@ def test_invalid_predictions_raise():
 def test_rgb_id_round_trip():
     ids = np.array([[0, 1, 256], [65536, 16777215, 1234567]])
     assert np.array_equal(rgb_to_id(id_to_rgb(ids)), ids)
+    assert id_to_rgb(ids)[1, 0].tolist() == [0, 0, 1]  # 65536 = 256**2 B
     with pytest.raises(ValueError):
         id_to_rgb(np.array([1 << 24]))
+    with pytest.raises(ValueError):
+        id_to_rgb(np.array([-1]))
+
+
+def test_codec_equals_panopticapi():
+    """Our OpenCV codec gives panopticapi's colours and ids, faster."""
+    from panopticapi.utils import id2rgb, rgb2id
+    ids = np.random.default_rng(0).integers(0, 1 << 24, size=(37, 53))
+    rgb = id_to_rgb(ids)
+    assert rgb.dtype == np.uint8 and rgb.shape == (37, 53, 3)
+    assert np.array_equal(rgb, id2rgb(ids))
+    assert np.array_equal(rgb_to_id(rgb), rgb2id(rgb))
+    # BGR as OpenCV reads it, and a non-contiguous (flipped) view.
+    assert np.array_equal(bgr_to_id(rgb[..., ::-1]), ids)
+    assert np.array_equal(rgb_to_id(rgb[:, ::-1]), ids[:, ::-1])
+    assert np.array_equal(
+        id_to_rgb(ids.T), id2rgb(np.ascontiguousarray(ids.T)))
 
 
 def test_real_sample_ground_truth_as_prediction(tmp_path):
