@@ -1,5 +1,6 @@
 """tools/analysis_tools/compare_fusion_heads.py: one detector's predictions
 through mmdet's heuristic fusion and the SRM head's variants."""
+import json
 import os.path as osp
 
 import pytest
@@ -115,6 +116,25 @@ def test_every_variant_is_scored_on_the_same_predictions(setup):
     table = compare_fusion_heads.markdown_table(report)
     assert table.count('\n') == len(report) + 1
     assert '| srm-void |' in table
+
+
+def test_command_line_on_a_checkpoint(setup, tmp_path):
+    """The script path: config + checkpoint of a (random) stock
+    PanopticFPN, an SRM checkpoint, a subset of variants and images."""
+    cfg, _, srm_path = setup
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    checkpoint = str(tmp_path / 'stock.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    out = str(tmp_path / 'report.json')
+    report = compare_fusion_heads.main([
+        cfg.filename, checkpoint, '--srm-checkpoint', srm_path, '--variants',
+        'heuristic', 'srm-void', '--max-images', '1', '--out', out
+    ])
+    assert set(report) == {'heuristic', 'srm-void'}
+    assert 'coco_panoptic/PQ' in report['srm-void']
+    with open(out) as f:
+        assert json.load(f).keys() == report.keys()
 
 
 def test_a_detector_without_srm_needs_an_srm_checkpoint(setup):

@@ -292,7 +292,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    report = compare(cfg, args.checkpoint, args.srm_checkpoint, args.variants,
+    model = load_detector(cfg, args.checkpoint)
+    report = compare(model, cfg, args.srm_checkpoint, args.variants,
                      args.max_images)
     print(markdown_table(report))
     if args.out:
