@@ -58,8 +58,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import mmoanet  # noqa: F401  (registers the SRM and the datasets)
 from mmoanet.evaluation.functional import load_panoptic_png
+from mmoanet.utils.constants import IGNORE_INDEX
 
-IGNORE_INDEX = 255
 COCO_TRAIN2017_IMAGES = 118287
 #: Default for the pixel scaling of the COCO extrapolation. COCO images are
 #: at most 640 px on their longer side; 640 x 480 is their most common size.

@@ -9,9 +9,8 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.fileio import get
 
 from ...evaluation.functional.panoptic_io import bgr_to_id
+from ...utils.constants import IGNORE_INDEX
 from ..exceptions import PanopticAnnotationError, PanopticFileNotFoundError
-
-VOID_LABEL = 255
 
 
 @TRANSFORMS.register_module()
@@ -176,7 +175,8 @@ class LoadPanopticInstanceAnnotations(LoadPanopticAnnotations):
         segment_index = np.searchsorted(png_ids,
                                         [s['id'] for s in segments_info])
         if self.with_seg:
-            label_of_index = np.full(len(png_ids), VOID_LABEL, dtype=np.uint8)
+            label_of_index = np.full(
+                len(png_ids), IGNORE_INDEX, dtype=np.uint8)
             for index, segment in zip(segment_index, segments_info):
                 label_of_index[index] = segment['category']
             results['gt_seg_map'] = label_of_index[index_map]

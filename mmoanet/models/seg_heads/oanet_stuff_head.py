@@ -18,7 +18,7 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-IGNORE_INDEX = 255
+from ...utils.constants import IGNORE_INDEX
 
 
 @MODELS.register_module()

@@ -23,7 +23,8 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-IGNORE_INDEX = 255
+from ...utils.constants import IGNORE_INDEX
+
 KERNELS = ('1x1', '3x3', '1x7+7x1')
 TRAIN_INPUTS = ('pred', 'gt', 'both')
 RANK_REGIONS = ('mask', 'conflict')
