@@ -45,7 +45,8 @@ class PanopticInferencer(DetInferencer):
     out_dir=..., no_save_pred=False)``) on any config with a panoptic
     fusion head (OANet's, or mmdet's ``PanopticFPN``). Differences:
 
-    - The checkpoint must fit the model (``check_checkpoint_matches``), and
+    - The checkpoint must fit the model (``check_checkpoint_matches``;
+      the config key ``allow_partial_load=True`` relaxes it), and
       without ``meta['dataset_meta']`` in it the class names and palette
       come from the config's test dataset, not from COCO's 80 classes.
     - The test pipeline loses its annotation loaders, so images without
@@ -101,9 +102,14 @@ class PanopticInferencer(DetInferencer):
                                cfg: Optional[ConfigType]) -> None:
         """Weights after a shape check; class names of the config when the
         checkpoint has none."""
-        if checkpoint is not None and self._weights is not None and \
-                '://' not in self._weights:
-            check_checkpoint_matches(model, self._weights)
+        if checkpoint is not None:
+            # mmengine loads non-strictly: refuse a checkpoint of another
+            # model (unless the config sets allow_partial_load=True).
+            check_checkpoint_matches(
+                model,
+                checkpoint,
+                allow_partial=cfg.get('allow_partial_load', False),
+                source=self._weights)
         dataset_meta, ann_file = _config_dataset_meta(cfg)
         saved = (checkpoint or {}).get('meta', {}).get('dataset_meta')
         with warnings.catch_warnings():
