@@ -344,8 +344,7 @@ def test_checkpoint_without_meta(workspace, tmp_path):
         init_model(CONFIG, str(tmp_path / 'absent.pth'))
     # A checkpoint of another model is refused, naming file and tensor.
     state = dict(workspace.model.state_dict())
-    state['panoptic_fusion_head.srm.left_kx1.weight'] = torch.zeros(
-        6, 6, 1, 1)
+    state['panoptic_fusion_head.srm.left_kx1.weight'] = torch.zeros(6, 6, 1, 1)
     other = str(tmp_path / 'other.pth')
     torch.save(dict(state_dict=state), other)
     with pytest.raises(Exception, match='other.pth.*srm.left_kx1'):
