@@ -24,7 +24,7 @@ from .launch import find_resume_checkpoint
 
 __all__ = [
     'REPO_ROOT', 'run_options', 'train_in_subprocess', 'evaluate_checkpoint',
-    'order_table', 'plot_loss_curve'
+    'order_table', 'plot_loss_curve', 'read_training_scalars'
 ]
 
 # (label, metric key of the primary order's PQ table without prefix)
@@ -140,8 +140,18 @@ def order_table(metrics: Dict[str, float],
     return '\n'.join(lines)
 
 
-def _read_scalars(work_dir: str) -> List[dict]:
-    """Training scalars of every run in ``work_dir``, resumed ones too."""
+def read_training_scalars(work_dir: str) -> List[dict]:
+    """Training scalars of every run in ``work_dir``, resumed ones too.
+
+    Args:
+        work_dir (str): a work directory; each run (a resumed one too) left
+            ``<timestamp>/vis_data/scalars.json`` in it.
+
+    Returns:
+        list[dict]: one record a logged training iteration (``step``,
+        ``loss``, ``time``, ...), by step; a later run's record of the same
+        step wins.
+    """
     records = {}
     for path in sorted(
             glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
@@ -163,7 +173,7 @@ def plot_loss_curve(work_dir: str, out_file: str) -> str:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    records = _read_scalars(work_dir)
+    records = read_training_scalars(work_dir)
     if not records:
         raise FileNotFoundError(f'no training scalars under {work_dir}')
     steps = [r['step'] for r in records]
