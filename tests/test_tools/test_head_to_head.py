@@ -131,6 +131,13 @@ def test_results_file_and_table(h2h, tmp_path):
     assert row.startswith('| oanet | 2 | 12.0 ± 1.4 |')
     assert '1.000 ± 0.000' in row
     assert '| - |' in row  # a metric the records lack
+    srm = record(h2h, metrics={'occlusion/srm_acc': 90.0})
+    score = record(
+        h2h,
+        metrics={'occlusion/score_acc': 60.0},
+        test_options=['model.panoptic_fusion_head.rank_by=score'])
+    assert h2h.value_of(srm, 'rank_order_acc') == 90.0
+    assert h2h.value_of(score, 'rank_order_acc') == 60.0
 
 
 def test_training_time_skips_warmup(h2h, tmp_path):

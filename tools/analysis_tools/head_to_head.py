@@ -86,7 +86,11 @@ COLUMNS = [
     ('PQ_st', 'coco_panoptic/PQ_st', 1),
     ('SQ_st', 'coco_panoptic/SQ_st', 1),
     ('RQ_st', 'coco_panoptic/RQ_st', 1),
-    ('pairs ordered right %', 'panoptic_occlusion/order_acc', 1),
+    # OANet's instance order (OcclusionOrderMetric, its rank_by order) on
+    # pairs with both things detected; '-' for models without one.
+    ('instance order right %', 'rank_order_acc', 1),
+    # Of the pairs with both kept: overlap given to the top (any model).
+    ('overlap to top %', 'panoptic_occlusion/order_acc', 1),
     ('both kept %', 'panoptic_occlusion/both_kept', 1),
     ('top kept %', 'panoptic_occlusion/top_kept', 1),
     ('train s/iter', 'train_s_per_iter', 3),
@@ -340,7 +344,8 @@ def write_run_config(path: str, variant: dict, root: str, style: str,
     test_cfg = Config.fromfile(base)
     test_cfg.merge_from_dict(variant['train_options'])
     test_cfg.merge_from_dict(variant['test_options'])
-    fusion_head = test_cfg.model.get('panoptic_fusion_head', {}).get('type')
+    fusion_cfg = test_cfg.model.get('panoptic_fusion_head', {})
+    fusion_head = fusion_cfg.get('type')
     resize = next((t.get('scale')
                    for t in cfg.train_dataloader.dataset.get('pipeline', [])
                    if t.get('type') == 'Resize'), None)
@@ -392,6 +397,7 @@ def write_run_config(path: str, variant: dict, root: str, style: str,
     return dict(
         dataset_type=dataset_type,
         fusion_head=fusion_head,
+        rank_by=fusion_cfg.get('rank_by'),
         resize=list(resize) if resize else None,
         warmup=warmup)
 
@@ -634,9 +640,16 @@ def git_state() -> Tuple[str, bool]:
 
 
 def value_of(record: dict, key: str) -> Optional[float]:
+    """A record field, or else one of its metrics (None when absent)."""
     if key in record:
         return record[key]
-    return record.get('metrics', {}).get(key)
+    metrics = record.get('metrics', {})
+    if key == 'rank_order_acc':  # records written before the field
+        score = any(
+            o.endswith('rank_by=score')
+            for o in record.get('test_options', []))
+        return metrics.get(f'occlusion/{"score" if score else "srm"}_acc')
+    return metrics.get(key)
 
 
 def cell(values: List[float], decimals: int) -> str:
@@ -815,6 +828,9 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
             trained_for_all_styles=shared,
             resize=info['resize'],
             fusion_head=info['fusion_head'],
+            rank_by=info['rank_by'],
+            rank_order_acc=result['metrics'].get(
+                f'occlusion/{info["rank_by"]}_acc'),
             metrics=result['metrics'],
             infer_s_per_img=result['infer_s_per_img'],
             num_test_images=result['num_test_images'],
