@@ -129,10 +129,13 @@ def test_command_line_on_a_checkpoint(setup, tmp_path):
     out = str(tmp_path / 'report.json')
     report = compare_fusion_heads.main([
         cfg.filename, checkpoint, '--srm-checkpoint', srm_path, '--variants',
-        'heuristic', 'srm-void', '--max-images', '1', '--out', out
+        'heuristic', 'srm-void', '--max-images', '1', '--out', out,
+        '--overlaps-file',
+        osp.join(cfg.data_root, 'annotations', 'overlaps_val.json')
     ])
     assert set(report) == {'heuristic', 'srm-void'}
     assert 'coco_panoptic/PQ' in report['srm-void']
+    assert 'panoptic_occlusion/both_kept' in report['heuristic']
     with open(out) as f:
         assert json.load(f).keys() == report.keys()
 

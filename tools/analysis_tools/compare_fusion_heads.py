@@ -70,6 +70,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         choices=VARIANTS,
         help='fusion variants to compare')
     parser.add_argument('--max-images', type=int, help='first N test images')
+    parser.add_argument(
+        '--overlaps-file',
+        help='overlaps_val.json of the synthetic set: also report the '
+        'overlapping pairs kept (PanopticOcclusionMetric), unless the '
+        'config\'s test_evaluator has it already')
     parser.add_argument('--out', help='write the metrics as JSON here')
     parser.add_argument(
         '--cfg-options',
@@ -157,6 +162,28 @@ def build_variant_heads(model: torch.nn.Module, cfg: Config,
             variant.srm.load_state_dict(head.srm.state_dict())
         heads[name] = variant.eval()
     return heads
+
+
+def add_pair_metric(cfg: Config, overlaps_file: str) -> None:
+    """Append PanopticOcclusionMetric to ``cfg.test_evaluator`` (in place),
+    reading the panoptic ground truth of its MultiOrderPanopticMetric."""
+    metrics = cfg.test_evaluator
+    if isinstance(metrics, dict):
+        metrics = [metrics]
+    types = [m['type'].split('.')[-1] for m in metrics]
+    if 'PanopticOcclusionMetric' in types:
+        return
+    if 'MultiOrderPanopticMetric' not in types:
+        raise ValueError('--overlaps-file needs a MultiOrderPanopticMetric '
+                         'in test_evaluator (its ann_file and seg_prefix)')
+    panoptic = metrics[types.index('MultiOrderPanopticMetric')]
+    cfg.test_evaluator = list(metrics) + [
+        dict(
+            type='PanopticOcclusionMetric',
+            overlaps_file=overlaps_file,
+            ann_file=panoptic['ann_file'],
+            seg_prefix=panoptic['seg_prefix'])
+    ]
 
 
 def fusion_evaluators(cfg: Config, dataset_meta: dict,
@@ -292,6 +319,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.overlaps_file:
+        add_pair_metric(cfg, args.overlaps_file)
     model = load_detector(cfg, args.checkpoint)
     report = compare(model, cfg, args.srm_checkpoint, args.variants,
                      args.max_images)
