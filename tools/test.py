@@ -9,6 +9,10 @@
 
 With OANet configs the table shows PQ, SQ and RQ (all, things, stuff) for
 SRM order and score order of the same predictions side by side.
+
+A checkpoint that lacks a tensor of the model or holds one at another shape
+is refused (``CheckpointMatchHook``) unless ``--allow-partial-load`` is
+given; bad flags and missing files stop the tool before anything is built.
 """
 import argparse
 import os.path as osp
