@@ -5,6 +5,7 @@ Ground truth: sky everywhere, a table (rows 2-8, columns 1-8) and a cup
 overlapping pair.
 """
 import json
+import os.path as osp
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -13,7 +14,9 @@ import torch
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from PIL import Image
 
-from mmoanet.evaluation.functional import id_to_rgb
+from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
+                              generate_synthetic_occlusion)
+from mmoanet.evaluation.functional import id_to_rgb, rgb_to_id
 from mmoanet.evaluation.metrics import (MultiOrderPanopticMetric,
                                         PanopticErrorMetric,
                                         PanopticOcclusionMetric)
@@ -237,3 +240,88 @@ def test_pq_agrees_with_the_panoptic_metric(files):
         sample)
     for key in ('PQ_th', 'SQ_th', 'RQ_th', 'PQ_st', 'SQ_st', 'RQ_st'):
         assert errors[key] == pytest.approx(panoptic[key]), key
+
+
+@pytest.fixture(scope='module')
+def synthetic(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('synthetic_errors'))
+    generate_synthetic_occlusion(root, num_train=0, num_val=6, size=97, seed=4)
+    return root
+
+
+def laid_predictions(root, wrong_order):
+    """Stuff from the PNG, amodal things laid bottom-up (right) or top-down.
+
+    Laid bottom-up, the canvas equals the ground truth; laid top-down,
+    every bottom thing covers the things lying on it.
+    """
+    from pycocotools.coco import COCO
+    meta = SYNTHETIC_OCCLUSION_METAINFO
+    coco = COCO(osp.join(root, 'annotations', 'instances_val.json'))
+    with open(osp.join(root, 'annotations', 'panoptic_val.json')) as f:
+        panoptic = json.load(f)
+    names = {c['id']: c['name'] for c in panoptic['categories']}
+    samples = []
+    for annotation in panoptic['annotations']:
+        ids = rgb_to_id(
+            np.asarray(
+                Image.open(
+                    osp.join(root, 'annotations', 'panoptic_val',
+                             annotation['file_name'])).convert('RGB')))
+        pan = np.full(ids.shape, len(meta['classes']), np.int64)
+        for segment in annotation['segments_info']:
+            name = names[segment['category_id']]
+            if name in meta['stuff_classes']:
+                pan[ids == segment['id']] = meta['classes'].index(name)
+        anns = sorted(
+            coco.loadAnns(coco.getAnnIds(imgIds=[annotation['image_id']])),
+            key=lambda a: a['depth'],
+            reverse=wrong_order)
+        masks, labels = [], []
+        for number, ann in enumerate(anns, start=1):
+            mask = coco.annToMask(ann).astype(bool)
+            label = meta['classes'].index(names[ann['category_id']])
+            pan[mask] = label + number * INSTANCE_OFFSET
+            masks.append(mask)
+            labels.append(label)
+        samples.append(
+            dict(
+                img_id=annotation['image_id'],
+                pred_panoptic_seg=dict(sem_seg=torch.from_numpy(pan)[None]),
+                pred_instances=dict(
+                    masks=torch.from_numpy(np.stack(masks)),
+                    labels=torch.tensor(labels))))
+    return samples
+
+
+@pytest.mark.parametrize('wrong_order', [False, True])
+def test_metrics_on_the_synthetic_set(synthetic, wrong_order):
+    ann = osp.join(synthetic, 'annotations')
+    files = dict(
+        ann_file=osp.join(ann, 'panoptic_val.json'),
+        seg_prefix=osp.join(ann, 'panoptic_val'),
+        overlaps_file=osp.join(ann, 'overlaps_val.json'))
+    samples = laid_predictions(synthetic, wrong_order)
+    meta = SYNTHETIC_OCCLUSION_METAINFO
+    errors = PanopticErrorMetric(**files)
+    errors.dataset_meta = meta
+    errors.process({}, samples)
+    errors = errors.compute_metrics(errors.results)
+    pairs = PanopticOcclusionMetric(**files)
+    pairs.dataset_meta = meta
+    pairs.process({}, samples)
+    pairs = pairs.compute_metrics(pairs.results)
+    assert pairs['pairs'] > 10
+    kinds = sum(errors[k]
+                for k in ('missed', 'buried', 'not_laid', 'bad_mask'))
+    assert kinds == pytest.approx(errors['fn_th'])
+    assert errors['missed'] == 0  # every thing has its amodal detection
+    if not wrong_order:
+        assert errors['PQ_th'] == pytest.approx(100.0)
+        assert errors['fn_th'] == 0 and errors['fp_th'] == 0
+        assert pairs['top_kept'] == pairs['both_kept'] == 100.0
+        assert pairs['order_acc'] == 100.0
+    else:
+        assert pairs['top_kept'] < 70 and errors['buried'] > 10
+        assert errors['pair_top_buried'] > 30
+        assert errors['PQ_th'] < 80
