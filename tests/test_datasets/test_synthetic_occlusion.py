@@ -317,6 +317,19 @@ def test_styles_share_images_png_and_overlaps(styled_roots):
     assert stats['num_pairs'] > 0
 
 
+def test_statistics_of_an_old_overlaps_file(tmp_path):
+    generate_synthetic_occlusion(
+        str(tmp_path), num_train=3, num_val=0, size=97, seed=5)
+    path = tmp_path / 'annotations' / 'overlaps_train.json'
+    overlaps = json.loads(path.read_text())
+    for image in overlaps['images']:
+        for pair in image['pairs']:
+            del pair['top_area']
+    path.write_text(json.dumps(overlaps))
+    with pytest.raises(ValueError, match='overlaps_train.json.*regenerate'):
+        overlap_statistics(str(tmp_path), 'train')
+
+
 @pytest.mark.parametrize('split', ['train', 'val'])
 def test_coco_style_overlaps_only_partly(styled_roots, split):
     amodal = decode_instances(styled_roots['amodal'], split)

@@ -310,6 +310,11 @@ def overlap_statistics(out_dir: str, split: str) -> Dict[str, float]:
                           for segment in ann['segments_info']
                           if segment['category_id'] in thing_ids)
     pairs = [pair for image in overlaps for pair in image['pairs']]
+    if pairs and 'top_area' not in pairs[0]:
+        raise ValueError(
+            f'{osp.join(ann_dir, f"overlaps_{split}.json")} was written by an '
+            'older generator (no top_area); regenerate it with '
+            'tools/dataset_converters/make_synthetic_occlusion.py')
     num_pairs = max(len(pairs), 1)
     return dict(
         num_images=len(overlaps),
