@@ -251,9 +251,9 @@ def test_png_only_models_train_once_for_all_styles(h2h, tmp_path, monkeypatch):
     monkeypatch.setattr(h2h, 'evaluate', fake_evaluate)
     with contextlib.redirect_stdout(io.StringIO()):
         assert h2h.main([
-            '--styles', 'amodal', 'coco', '--variants', 'pfpn-stock', 'oanet',
-            '--max-iters', '2', '--num-train', '2', '--num-val', '1',
-            '--data-size', '64', '--results',
+            '--jobs', '2', '--styles', 'amodal', 'coco', '--variants',
+            'pfpn-stock', 'oanet', '--max-iters', '2', '--num-train', '2',
+            '--num-val', '1', '--data-size', '64', '--results',
             str(tmp_path / 'r.jsonl'), '--work-dir',
             str(tmp_path / 'work'), '--data-dir',
             str(tmp_path / 'data')

@@ -125,6 +125,9 @@ GROUP_KEY = ('style', 'scene', 'max_iters', 'data_size', 'num_train',
 _print_lock = threading.Lock()
 _results_lock = threading.Lock()
 _run_dir_locks: Dict[str, threading.Lock] = {}
+# mmengine's config loading (pkg_resources for 'mmdet::' bases) is not
+# thread-safe; with --jobs > 1 configs are read one at a time.
+_config_lock = threading.Lock()
 
 
 def log(message: str) -> None:
@@ -302,7 +305,8 @@ def evaluators(root: str, style: str, with_orders: bool) -> List[dict]:
 def trains_on_png_only(variant: dict, style: str) -> bool:
     """Whether the variant's training never reads the instances file."""
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO_ROOT, variant['config']))
+    with _config_lock:
+        cfg = Config.fromfile(osp.join(REPO_ROOT, variant['config']))
     cfg.merge_from_dict(variant['train_options'])
     dataset = cfg.train_dataloader.dataset
     if dataset.type != 'CocoPanopticInstancesDataset':
@@ -338,10 +342,11 @@ def write_run_config(path: str, variant: dict, root: str, style: str,
     """
     from mmengine.config import Config
     base = osp.join(REPO_ROOT, variant['config'])
-    cfg = Config.fromfile(base)
+    with _config_lock:
+        cfg = Config.fromfile(base)
+        test_cfg = Config.fromfile(base)
     cfg.merge_from_dict(variant['train_options'])
     dataset_type = cfg.train_dataloader.dataset.type
-    test_cfg = Config.fromfile(base)
     test_cfg.merge_from_dict(variant['train_options'])
     test_cfg.merge_from_dict(variant['test_options'])
     fusion_cfg = test_cfg.model.get('panoptic_fusion_head', {})
