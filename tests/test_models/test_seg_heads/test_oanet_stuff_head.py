@@ -102,19 +102,24 @@ def test_object_sc_loss_is_positive_and_backpropagates():
 
 
 @pytest.mark.parametrize('supervision', ['all', 'stuff'])
-def test_predict_returns_probabilities_over_all_logit_channels(supervision):
-    """Object-SC gives C_th + C_st probabilities (things first), so that
-    the fusion head can see where a thing wins; Stuff-SC gives C_st."""
+def test_predict_gives_stuff_and_one_things_channel(supervision):
+    """Object-SC: C_st stuff probabilities and, last, one channel for the
+    best thing logit (PanopticFPNHead's layout); Stuff-SC: C_st."""
     head = make_head(supervision)
     # Logits from the bias only: things win an argmax over all channels,
     # the last stuff class wins among the stuff channels.
     torch.nn.init.zeros_(head.conv_logits.weight)
     bias = torch.full((head.num_classes, ), -5.)
-    bias[:-NUM_STUFF] = 10.
+    bias[:-NUM_STUFF] = torch.arange(head.num_classes - NUM_STUFF) + 8.
+    # (Object-SC: thing logits 8, 9, 10)
     bias[-1] = 1.  # the last stuff class
     head.conv_logits.bias.data.copy_(bias)
-    num_channels = dict(all=NUM_THINGS + NUM_STUFF, stuff=NUM_STUFF)
-    assert head.num_classes == num_channels[supervision]
+    if supervision == 'all':
+        channels = NUM_STUFF + 1
+        expected = torch.tensor([-5., 1., 10.]).softmax(dim=0)
+    else:
+        channels = NUM_STUFF
+        expected = torch.tensor([-5., 1.]).softmax(dim=0)
     img_metas = [
         dict(
             batch_input_shape=(128, 128),
@@ -126,16 +131,35 @@ def test_predict_returns_probabilities_over_all_logit_channels(supervision):
             ori_shape=(91, 92))
     ]
     probs_list = head.predict(make_feats(), img_metas, rescale=True)
-    channels = head.num_classes
     assert [p.shape for p in probs_list] == [(channels, 64, 63),
                                              (channels, 91, 92)]
-    expected = bias.softmax(dim=0)
     for probs in probs_list:
         torch.testing.assert_close(
             probs.sum(dim=0), torch.ones(probs.shape[1:]))
         torch.testing.assert_close(probs[:, 5, 7], expected)
-        assert (probs[-NUM_STUFF:].argmax(dim=0) == NUM_STUFF - 1).all()
+        assert (probs[:NUM_STUFF].argmax(dim=0) == NUM_STUFF - 1).all()
 
     unscaled = head.predict(make_feats(), img_metas, rescale=False)
     assert [p.shape for p in unscaled] == [(channels, 128, 127),
                                            (channels, 91, 92)]
+
+
+def test_things_channel_marks_where_a_thing_is_the_argmax():
+    """At the logits' resolution the things channel wins exactly where
+    the argmax over all C_th + C_st classes is a thing."""
+    head = make_head('all')
+    torch.manual_seed(3)
+    head.conv_logits.weight.data.normal_(0, 1)
+    head.conv_logits.bias.data.normal_(0, 1)  # no ties between channels
+    feats = make_feats(1)
+    img_metas = [
+        dict(
+            batch_input_shape=(32, 32), img_shape=(32, 32), ori_shape=(32, 32))
+    ]
+    # A 32 x 32 "input" keeps the stride-4 logits' own 32 x 32 grid
+    # (the stride-4 level is 32 x 32): no resampling blurs the maximum.
+    logits = head(feats)['seg_preds'][0]
+    probs = head.predict(feats, img_metas)[0]
+    thing_wins = logits.argmax(dim=0) < NUM_THINGS
+    assert 0 < thing_wins.float().mean() < 1
+    assert torch.equal(probs.argmax(dim=0) == NUM_STUFF, thing_wins)

@@ -425,17 +425,28 @@ def test_seg_layout_errors_name_the_setting():
     head.seg_layout = 'things_stuff'
     with pytest.raises(ValueError, match='expects 4 channels'):
         predict_one(head, person_only(), semantic_scores('stuff_things'))
-    # One thing class: C_th + C_st == C_st + 1, 'auto' cannot tell.
-    one_thing = MODELS.build(
+    with pytest.raises(ValueError, match='seg_layout'):
+        predict_one(build_head(), person_only(), torch.rand(5, 8, 8))
+    with pytest.raises(ValueError, match='seg_layout'):
+        build_head_with_layout('merged')
+
+
+def test_one_thing_class_reads_the_things_channel_last():
+    """C_th = 1: C_th + C_st == C_st + 1 channels; 'auto' reads them as
+    mmdet's and OANet's stuff heads give them (things last)."""
+    head = MODELS.build(
         dict(
             type='SRMFusionHead',
             num_things_classes=1,
             num_stuff_classes=2,
-            srm=dict(type='SpatialRankingModule', stride=1, kernel='1x1')))
-    with pytest.raises(ValueError, match='seg_layout'):
-        one_thing.predict([no_instances()], [torch.rand(3, 8, 8)])
-    with pytest.raises(ValueError, match='seg_layout'):
-        build_head_with_layout('merged')
+            srm=dict(type='SpatialRankingModule', stride=1, kernel='1x1'),
+            test_cfg=dict(uncovered_things='void', stuff_area_limit=0)))
+    seg_preds = torch.zeros(3, 8, 8)
+    seg_preds[0] = 1  # stuff A (label 1) everywhere
+    seg_preds[2, :4] = 2  # the things channel wins on the top half
+    result = head.predict([no_instances()], [seg_preds])[0].sem_seg[0]
+    assert (result[:4] == 3).all()  # VOID = num_classes
+    assert (result[4:] == 1).all()
 
 
 def build_head_with_layout(seg_layout):

@@ -56,10 +56,12 @@ class SRMFusionHead(BasePanopticFusionHead):
     hence its loss.
 
     The semantic predictions may come in three channel layouts
-    (``seg_layout``): OANet's Object-SC stuff head, C_th + C_st classes,
-    things first (``'things_stuff'``); mmdet's ``PanopticFPNHead``, C_st
-    stuff classes then one merged "things" channel (``'stuff_things'``);
-    OANet's Stuff-SC head, C_st stuff classes only (``'stuff'``).
+    (``seg_layout``): C_st stuff classes then one "things" channel
+    (``'stuff_things'``: mmdet's ``PanopticFPNHead``, whose things channel
+    is trained as one class, and OANet's Object-SC stuff head, which
+    merges its C_th thing logits into their maximum); all C_th + C_st
+    classes, things first (``'things_stuff'``, e.g. a head's raw Object-SC
+    scores); C_st stuff classes only (``'stuff'``: OANet's Stuff-SC head).
 
     Args:
         num_things_classes (int): C_th. Defaults to 80.
@@ -69,8 +71,9 @@ class SRMFusionHead(BasePanopticFusionHead):
         rank_by (str): ``'srm'`` (default) or ``'score'``, the order written
             as ``'pred_panoptic_seg'``.
         seg_layout (str): Channel layout of ``seg_preds``, see above.
-            ``'auto'`` (default) picks it from the channel count and fails
-            when that is ambiguous (C_th = 1, where C_th + C_st = C_st + 1).
+            ``'auto'`` (default) picks it from the channel count; with one
+            thing class, where C_th + C_st = C_st + 1, it takes
+            ``'stuff_things'`` (what both heads above give).
         test_cfg (dict, optional): Missing keys take these defaults:
 
             - mask_overlap (float): an instance is skipped when more than
@@ -289,17 +292,16 @@ class SRMFusionHead(BasePanopticFusionHead):
                     f'{expected[self.seg_layout]} channels in seg_preds, '
                     f'got {num_channels}')
             return self.seg_layout
-        matches = [
-            layout for layout, count in expected.items()
-            if count == num_channels
-        ]
-        if len(matches) != 1:
-            raise ValueError(
-                f'seg_preds has {num_channels} channels, which fits '
-                f'seg_layout {matches or "none of " + str(SEG_LAYOUTS[1:])} '
-                f'for {num_things} thing and {num_stuff} stuff classes; '
-                'set model.panoptic_fusion_head.seg_layout')
-        return matches[0]
+        # 'stuff_things' first: with one thing class it is also the count of
+        # 'things_stuff', and it is what mmdet's and OANet's heads give.
+        for layout in ('stuff_things', 'things_stuff', 'stuff'):
+            if expected[layout] == num_channels:
+                return layout
+        raise ValueError(
+            f'seg_preds has {num_channels} channels, but {num_things} thing '
+            f'and {num_stuff} stuff classes give {expected} channels per '
+            'seg_layout; check model.panoptic_fusion_head.seg_layout and '
+            'its num_things_classes / num_stuff_classes')
 
     def _fuse(self,
               masks: Tensor,
