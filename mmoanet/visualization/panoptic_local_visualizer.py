@@ -343,14 +343,12 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
                     'edgecolor': 'none'
                 }])
 
-    def _title_bar(self, width: int, height: int, title: str) -> np.ndarray:
+    def _title_bar(self, width: int, height: int, title: str,
+                   font_size: int) -> np.ndarray:
         """uint8 (height, width, 3) RGB dark strip with a centred title."""
         bar = np.empty((height, width, 3), dtype=np.uint8)
         bar[:] = _TITLE_BACKGROUND
         self.set_image(bar)
-        # About 6 px per character at font size 10: shrink long titles.
-        font_size = int(
-            np.clip(min(height * 0.6, width / len(title) * 1.6), 5, 16))
         self.draw_texts(
             title,
             np.array([width / 2, height / 2]),
@@ -503,9 +501,15 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
         else:
             height, width = image.shape[:2]
             bar_height = int(np.clip(height // 10, 16, 40))
+            # One font size for all titles; characters are about 0.8 font
+            # sizes wide, so the longest title must fit its panel.
+            longest = max(len(title) for title, _ in panels)
+            font_size = int(
+                np.clip(min(bar_height * 0.6, width / longest * 1.2), 5, 16))
             drawn = np.hstack([
-                np.vstack([self._title_bar(width, bar_height, title), panel])
-                for title, panel in panels
+                np.vstack([
+                    self._title_bar(width, bar_height, title, font_size), panel
+                ]) for title, panel in panels
             ])
         self.set_image(drawn)
         if show:
