@@ -243,7 +243,8 @@ def test_png_only_models_train_once_for_all_styles(h2h, tmp_path, monkeypatch):
 
     def fake_evaluate(args, name, variant, run_dir, config, checkpoint, style):
         evaluated.append((name, style, checkpoint))
-        cfg = Config.fromfile(config)
+        with h2h._config_lock:  # threads under --jobs 2
+            cfg = Config.fromfile(config)
         assert style in cfg.test_dataloader.dataset.data_root
         return dict(metrics={}, infer_s_per_img=0.1, num_test_images=1)
 
