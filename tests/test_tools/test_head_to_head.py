@@ -136,6 +136,21 @@ def test_results_file_and_table(h2h, tmp_path):
         h2h,
         metrics={'occlusion/score_acc': 60.0},
         test_options=['model.panoptic_fusion_head.rank_by=score'])
+    # Paired against the baseline, seed by seed; a changed definition
+    # gets a row of its own.
+    records += [
+        record(h2h, 'pfpn-stock', seed=0, pq=10.0, train_s_per_iter=0.5),
+        record(h2h, 'pfpn-stock', seed=1, pq=10.0, train_s_per_iter=0.5),
+        record(h2h, seed=2, pq=30.0, variant_digest='e')
+    ]
+    compared = h2h.comparison(records, 'pfpn-stock')
+    row = next(line for line in compared.splitlines()
+               if line.startswith('| oanet@d |'))
+    assert row.startswith('| oanet@d | 2 | +2.00 ± 1.41 | - | - | '
+                          '2.00 ± 0.00 |')
+    assert '| oanet@e | 0 |' in compared
+    table = h2h.tables(records)
+    assert table.index('| pfpn-stock |') < table.index('| oanet@d |')
     assert h2h.value_of(srm, 'rank_order_acc') == 90.0
     assert h2h.value_of(score, 'rank_order_acc') == 60.0
 

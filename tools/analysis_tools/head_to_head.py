@@ -687,11 +687,7 @@ def tables(records: List[dict],
     ``columns`` may be a list of (title, key, decimals) or a function of
     the group's records returning one.
     """
-    groups: Dict[tuple, Dict[str, List[dict]]] = {}
-    for record in records:
-        group = tuple(record.get(k) for k in GROUP_KEY)
-        row = record['variant']
-        groups.setdefault(group, {}).setdefault(row, []).append(record)
+    groups = group_records(records)
     out = []
     for group in sorted(groups, key=lambda g: json.dumps(g)):
         style, scene, iters, size, num_train, num_val = group
@@ -705,9 +701,7 @@ def tables(records: List[dict],
         out.append('| variant | n seeds | ' +
                    ' | '.join(c[0] for c in group_columns) + ' |')
         out.append('|---|---:|' + '---:|' * len(group_columns))
-        for name, runs in sorted(groups[group].items()):
-            digests = {r.get('variant_digest') for r in runs}
-            label = name if len(digests) == 1 else f'{name} (mixed defs!)'
+        for label, runs in groups[group].items():
             cells = []
             for _, key, decimals in group_columns:
                 values = [value_of(r, key) for r in runs]
@@ -718,10 +712,86 @@ def tables(records: List[dict],
     return '\n'.join(out) if out else 'no finished runs yet'
 
 
-def report(records: List[dict]) -> str:
+def group_records(records: List[dict]) -> Dict[tuple, Dict[str, List[dict]]]:
+    """Group -> row label -> runs; rows in a stable order.
+
+    The stock baseline comes first, then the default variants, then the
+    rest by name. A variant whose definition changed between runs gets one
+    row per definition, labelled ``name@digest``.
+    """
+    groups: Dict[tuple, Dict[tuple, List[dict]]] = {}
+    for record in records:
+        group = tuple(record.get(k) for k in GROUP_KEY)
+        row = (record['variant'], record.get('variant_digest'))
+        groups.setdefault(group, {}).setdefault(row, []).append(record)
+    order = {name: i for i, name in enumerate(DEFAULT_VARIANTS)}
+    labelled = {}
+    for group, rows in groups.items():
+        names = [name for name, _ in rows]
+        labelled[group] = {}
+        for name, variant_digest in sorted(
+                rows, key=lambda r: (order.get(r[0], len(order)), r)):
+            label = name if names.count(name) == 1 else \
+                f'{name}@{variant_digest}'
+            labelled[group][label] = rows[(name, variant_digest)]
+    return labelled
+
+
+def paired(runs: List[dict], base_runs: List[dict], key: str,
+           ratio: bool) -> List[float]:
+    """Per-seed differences (or ratios) of ``key`` against the baseline."""
+    base = {r['seed']: value_of(r, key) for r in base_runs}
+    values = []
+    for run in runs:
+        value, reference = value_of(run, key), base.get(run['seed'])
+        if value is None or reference is None:
+            continue
+        values.append(value / reference if ratio else value - reference)
+    return values
+
+
+def comparison(records: List[dict], baseline: str) -> str:
+    """Each variant minus the baseline, paired by seed (mean ± sd, n)."""
+    keys = [('PQ', 'coco_panoptic/PQ', False, 2),
+            ('PQ_th', 'coco_panoptic/PQ_th', False, 2),
+            ('PQ_st', 'coco_panoptic/PQ_st', False, 2),
+            ('train step x', 'train_s_per_iter', True, 2),
+            ('inference x', 'infer_s_per_img', True, 2)]
+    out = []
+    groups = group_records(records)
+    for group in sorted(groups, key=lambda g: json.dumps(g)):
+        rows = groups[group]
+        if baseline not in rows or len(rows) < 2:
+            continue
+        style, scene, iters, size, num_train, num_val = group
+        out.append(f'\n### against {baseline} (same seed; difference, '
+                   f'time ratio): {style} annotations, scene {scene}, '
+                   f'{iters} iterations, {size} px, {num_train} train / '
+                   f'{num_val} val images\n')
+        out.append('| variant | n pairs | ' +
+                   ' | '.join(f'Δ {k[0]}' if not k[2] else k[0]
+                              for k in keys) + ' |')
+        out.append('|---|---:|' + '---:|' * len(keys))
+        for label, runs in rows.items():
+            if label == baseline:
+                continue
+            cells, count = [], 0
+            for _, key, ratio, decimals in keys:
+                values = paired(runs, rows[baseline], key, ratio)
+                count = max(count, len(values))
+                text = cell(values, decimals)
+                if values and not ratio and not text.startswith('-'):
+                    text = '+' + text
+                cells.append(text)
+            out.append(f'| {label} | {count} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(out)
+
+
+def report(records: List[dict], baseline: str = 'pfpn-stock') -> str:
     """The head-to-head tables, then where each variant loses PQ."""
     return '\n'.join([
         tables(records),
+        comparison(records, baseline),
         tables(records, ERROR_COLUMNS, 'where PQ is lost'),
         tables(records, class_columns, 'PQ per class')
     ])
@@ -914,6 +984,10 @@ def parse_args(argv=None):
         '--table-only',
         action='store_true',
         help='print the table of the results file and exit')
+    parser.add_argument(
+        '--baseline',
+        default='pfpn-stock',
+        help='variant the others are compared with, seed by seed')
     parser.add_argument('--evaluate-one', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -925,7 +999,7 @@ def main(argv=None) -> int:
         return 0
     results = osp.join(REPO_ROOT, args.results)
     if args.table_only:
-        print(report(load_results(results)))
+        print(report(load_results(results), args.baseline))
         return 0
     extra = {}
     if args.variants_file:
@@ -949,7 +1023,7 @@ def main(argv=None) -> int:
                 lambda unit: run_unit(args, unit, variants, scenes, done,
                                       counter), units):
             failures += unit_failures
-    print(report(load_results(results)), flush=True)
+    print(report(load_results(results), args.baseline), flush=True)
     if failures:
         log(f'{len(failures)} failed: ' + '; '.join(failures))
         return 1
