@@ -37,6 +37,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.structures import PixelData
+from mmengine.utils import ProgressBar
 from torch import Tensor
 
 import mmoanet  # noqa: F401
@@ -244,6 +245,10 @@ def compare(model: torch.nn.Module,
     num_images = 0
     num_things = model.panoptic_fusion_head.num_things_classes
     num_stuff = model.panoptic_fusion_head.num_stuff_classes
+    total = len(loader.dataset)
+    if max_images is not None:
+        total = min(total, max_images)
+    bar = ProgressBar(total)
     try:
         with torch.no_grad():
             for data_batch in loader:
@@ -251,6 +256,8 @@ def compare(model: torch.nn.Module,
                     break
                 samples = model.test_step(data_batch)
                 num_images += len(samples)
+                for _ in samples:
+                    bar.update()
                 inputs = recorder.calls.pop()
                 for name, head in heads.items():
                     results, seconds_taken = _fuse(name, head, inputs,
@@ -260,6 +267,7 @@ def compare(model: torch.nn.Module,
                         _with_panoptic(samples, results), data_batch)
     finally:
         model.panoptic_fusion_head.predict = recorder.original
+    sys.stdout.write('\n')
     report = {}
     for name in variants:
         metrics = evaluators[name].evaluate(num_images)
