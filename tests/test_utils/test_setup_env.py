@@ -21,6 +21,8 @@ def test_missing_python_says_what_to_install(tmp_path):
     assert result.returncode == 1
     assert 'no Python interpreter' in result.stderr
     assert 'PYTHON=' in result.stderr
+    # The versions come from requirements/python_versions.txt.
+    assert 'Install Python 3.10 or 3.11' in result.stderr
     assert 'Traceback' not in result.stderr
     assert not (tmp_path / 'venv').exists()
 
@@ -32,6 +34,21 @@ def test_too_old_python_is_refused(tmp_path):
     result = run_setup(PYTHON=str(fake), VENV=str(tmp_path / 'venv'))
     assert result.returncode == 1
     assert 'unsupported Python version' in result.stderr
+    assert 'supports Python 3.10 and 3.11' in result.stderr
+
+
+def test_interpreter_outside_the_stated_versions_is_refused(tmp_path):
+    """A Python that runs but is not listed is refused before any venv."""
+    fake = tmp_path / 'python3'
+    # Answers the version check as Python 3.12 would.
+    fake.write_text('#!/bin/sh\nexec "%s" -c "import sys; sys.version_info '
+                    '= (3, 12, 0); exec(sys.stdin.read())" "$@"\n' %
+                    sys.executable)
+    fake.chmod(0o755)
+    result = run_setup(PYTHON=str(fake), VENV=str(tmp_path / 'venv'))
+    assert result.returncode == 1
+    assert 'unsupported Python version' in result.stderr
+    assert not (tmp_path / 'venv').exists()
 
 
 def test_requirements_check_tells_missing_and_wrong_versions():
