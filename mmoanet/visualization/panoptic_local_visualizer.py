@@ -25,7 +25,8 @@ from mmdet.visualization import DetLocalVisualizer
 from mmdet.visualization.palette import _get_adaptive_scales, get_palette
 from mmengine.dist import master_only
 from mmengine.fileio import get
-from panopticapi.utils import rgb2id
+
+from ..evaluation.functional.panoptic_io import decode_panoptic_png
 
 #: Data sample keys of the two fusion orders (``compare_orders=True``).
 ORDER_KEYS = (('score order', 'pred_panoptic_seg_score'),
@@ -369,9 +370,7 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
         """
         meta = data_sample.metainfo
         if meta.get('seg_map_path') and 'segments_info' in meta:
-            png = mmcv.imfrombytes(
-                get(meta['seg_map_path']), flag='color', channel_order='rgb')
-            segment_ids = rgb2id(png)
+            segment_ids = decode_panoptic_png(get(meta['seg_map_path']))
             pan_ids = np.full(segment_ids.shape, num_classes, dtype=np.int64)
             for index, segment in enumerate(meta['segments_info']):
                 label = int(segment['category'])
