@@ -572,6 +572,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         path = (
             osp.join(work_dir, 'srm_latest.pth')
             if args.resume == 'auto' else args.resume)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'--resume: no SRM checkpoint at {path}')
         resume_from = load_srm_checkpoint(path)
         print(f'resuming from {path} at step {resume_from["meta"]["iter"]}')
     srm_cfg = dict(cfg.model.panoptic_fusion_head.srm)
@@ -597,6 +599,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         resume_from=resume_from,
         save_interval=args.save_interval,
         log_interval=args.log_interval)
+    if stats['images'] == 0:
+        print(f'nothing to train: the checkpoint is at step '
+              f'{stats["start_iter"]} of {schedule["iters"]}')
+        return stats
     print(f'last loss_srm {stats["last_loss"]:.4f}; {stats["images"]} '
           f'images in {stats["seconds"]:.1f} s = '
           f'{stats["images_per_second"]:.2f} images/s at '

@@ -19,8 +19,8 @@ from mmdet.structures.mask import BitmapMasks
 from panopticapi.utils import id2rgb, rgb2id
 
 from mmoanet.evaluation.functional import bgr_to_id, id_to_rgb, rgb_to_id
-from mmoanet.models.seg_heads.panoptic_fusion_heads.srm_fusion_head import \
-    _mask_boxes
+from mmoanet.models.seg_heads.panoptic_fusion_heads.fusion_utils import \
+    mask_boxes
 
 
 def nonzero_box(mask):
@@ -63,7 +63,7 @@ def main():
         y, x = rng.integers(0, h - 60), rng.integers(0, w - 60)
         mask[y:y + rng.integers(5, 60), x:x + rng.integers(5, 60)] = True
     boxes = [(left, top, right, bottom)
-             for top, bottom, left, right in _mask_boxes(masks)]
+             for top, bottom, left, right in mask_boxes(masks)]
 
     rows = [
         ('decode RGB', lambda: rgb_to_id(rgb), lambda: rgb2id(rgb),
@@ -73,7 +73,7 @@ def main():
          np.array_equal(bgr_to_id(bgr), ids)),
         ('encode', lambda: id_to_rgb(ids), lambda: id2rgb(ids),
          'panopticapi id2rgb', np.array_equal(id_to_rgb(ids), rgb)),
-        (f'{args.masks} mask boxes', lambda: _mask_boxes(masks),
+        (f'{args.masks} mask boxes', lambda: mask_boxes(masks),
          lambda: BitmapMasks(masks, h, w).get_bboxes('hbox'),
          'mmdet BitmapMasks.get_bboxes',
          np.array_equal(

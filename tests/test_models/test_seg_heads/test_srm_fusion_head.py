@@ -11,7 +11,7 @@ from scipy import ndimage
 
 import mmoanet  # noqa: F401  (registers the heads)
 from mmoanet.models.seg_heads.panoptic_fusion_heads import (
-    panoptic_sample_fields, srm_fusion_head)
+    fusion_utils, panoptic_sample_fields)
 
 # 2 thing classes (0 person, 1 tie), 2 stuff classes (labels 2 and 3),
 # VOID is 4 and INSTANCE_OFFSET is 1000.
@@ -296,7 +296,7 @@ def test_one_pass_components_equal_per_class_labelling():
     rng = np.random.default_rng(0)
     value_map = rng.integers(0, 4, (23, 31))
     value_map[5:15, 3:20] = 2  # a large region next to noise
-    components = srm_fusion_head._equal_value_components(value_map)
+    components = fusion_utils.equal_value_components(value_map)
     assert ((components == 0) == (value_map == 0)).all()
     expected = np.zeros(value_map.shape, dtype=np.int64)
     offset = 0
