@@ -210,6 +210,14 @@ def test_study_trains_once_per_model_and_skips_finished(
     data_root = tmp_path / 'data' / 'panoptic_apart_64px_2-1_seed0'
     assert not (data_root / 'annotations' / 'instances_train.json').exists()
     assert '| oanet-score | 1 |' in printed.getvalue()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert h2h.main(argv + ['--dry-run', '--seeds', '0', '1']) == 0
+    plan = printed.getvalue()
+    assert 'panoptic/apart seed 0 oanet: done' in plan
+    assert 'panoptic/apart seed 1 oanet: train + evaluate; evaluations: ' \
+        'oanet, oanet-score' in plan
+    assert '2 trainings of 2 iterations to run' in plan
     # A rerun finds every run in the results file and trains nothing.
     with contextlib.redirect_stdout(io.StringIO()):
         assert h2h.main(argv) == 0

@@ -801,11 +801,15 @@ def report(records: List[dict], baseline: str = 'pfpn-stock') -> str:
 # the study
 # ----------------------------------------------------------------------
 def plan(args, variants: dict, scenes: Dict[str, dict]) -> List[dict]:
-    """Training units: (style, scene, seed, trained variant) + evaluations."""
+    """Training units: (style, scene, seed, trained variant) + evaluations.
+
+    Seeds are the outer loop: a study stopped early has every style and
+    scene for its first seeds, not three seeds of one style.
+    """
     units = []
-    for style in args.styles:
-        for scene in scenes:
-            for seed in args.seeds:
+    for seed in args.seeds:
+        for style in args.styles:
+            for scene in scenes:
                 trained = {}
                 for name, spec in variants.items():
                     trained.setdefault(spec['train_name'], []).append(name)
@@ -820,6 +824,49 @@ def plan(args, variants: dict, scenes: Dict[str, dict]) -> List[dict]:
     return units
 
 
+def describe_plan(args, units: List[dict], variants: dict, scenes: dict,
+                  done: set) -> str:
+    """What a study would run, and what the results file already has."""
+    lines, trainings = [], set()
+    for unit in units:
+        pending = [
+            name for name in unit['evaluations'] if run_key(
+                unit_record(args, unit, name, variants, scenes)) not in done
+        ]
+        spec = variants[unit['evaluations'][0]]
+        shared = trains_on_png_only(spec, unit['style'])
+        train_id = (unit['train_name'], unit['scene'], unit['seed'],
+                    None if shared else unit['style'])
+        status = 'done' if not pending else (
+            'evaluate only (trained for another style)'
+            if train_id in trainings else 'train + evaluate')
+        if pending:
+            trainings.add(train_id)
+        lines.append(f'{unit["style"]}/{unit["scene"]} seed {unit["seed"]} '
+                     f'{unit["train_name"]}: {status}; evaluations: '
+                     f'{", ".join(pending) or "-"}')
+    needed = sum(1 for line in lines if 'train + evaluate' in line)
+    lines.append(f'{needed} trainings of {args.max_iters} iterations to run')
+    return '\n'.join(lines)
+
+
+def unit_record(args, unit: dict, name: str, variants: dict,
+                scenes: dict) -> dict:
+    """The skip-key fields of one evaluation of a unit."""
+    return dict(
+        variant=name,
+        variant_digest=variants[name]['digest'],
+        style=unit['style'],
+        scene=unit['scene'],
+        scene_digest=digest(scenes[unit['scene']]),
+        seed=unit['seed'],
+        max_iters=args.max_iters,
+        data_size=args.data_size,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        data_seed=args.data_seed)
+
+
 def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
              counter: dict) -> List[str]:
     """Train one model and evaluate every variant that uses it."""
@@ -827,18 +874,7 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
     settings = scenes[scene]
     pending = []
     for name in unit['evaluations']:
-        record = dict(
-            variant=name,
-            variant_digest=variants[name]['digest'],
-            style=style,
-            scene=scene,
-            scene_digest=digest(settings),
-            seed=seed,
-            max_iters=args.max_iters,
-            data_size=args.data_size,
-            num_train=args.num_train,
-            num_val=args.num_val,
-            data_seed=args.data_seed)
+        record = unit_record(args, unit, name, variants, scenes)
         if run_key(record) in done:
             log(f'skip {name} {style}/{scene} seed {seed}: in the results')
         else:
@@ -874,7 +910,8 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
                 args, train_spec, run_dir, run_config,
                 dict(warmup=warmup_iters(args.max_iters)))
         log(f'trained {unit["train_name"]} {style}/{scene} seed {seed}: '
-            f'{timing["train_s_per_iter"]:.3f} s/iter')
+            f'{timing["train_s_per_iter"]:.3f} s/iter, '
+            f'{timing["train_wall_s"] / 60:.1f} min')
     except Exception as error:  # one run's failure must not stop the rest
         log(f'FAILED training {unit["train_name"]} {style}/{scene} seed '
             f'{seed}: {error}')
@@ -988,6 +1025,10 @@ def parse_args(argv=None):
         '--baseline',
         default='pfpn-stock',
         help='variant the others are compared with, seed by seed')
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='print what would be trained and evaluated, then exit')
     parser.add_argument('--evaluate-one', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -1008,11 +1049,14 @@ def main(argv=None) -> int:
     extra.update(parse_variant(spec) for spec in args.variant)
     variants = resolve_variants(args.variants, extra)
     scenes = dict(parse_scene(spec) for spec in args.scene) or {'default': {}}
+    done = {run_key(r) for r in load_results(results)}
+    units = plan(args, variants, scenes)
+    if args.dry_run:
+        print(describe_plan(args, units, variants, scenes, done))
+        return 0
     for style in args.styles:
         for scene, settings in scenes.items():
             ensure_data(args, style, scene, settings)
-    done = {run_key(r) for r in load_results(results)}
-    units = plan(args, variants, scenes)
     counter = dict(started=0, total=len(units))
     log(f'{len(units)} trainings planned ({len(variants)} variants, '
         f'{len(args.styles)} styles, {len(scenes)} scenes, '
