@@ -119,6 +119,12 @@ def test_training_writes_checkpoints_and_resumes_exactly(
         torch.testing.assert_close(
             resumed['state_dict'][key], value, rtol=0, atol=0)
 
+    # A finished run resumes to nothing; a missing checkpoint is named.
+    stats = run(config_path, straight, '--iters', '6', '--resume')
+    assert stats['images'] == 0 and stats['start_iter'] == 6
+    with pytest.raises(FileNotFoundError, match='--resume'):
+        run(config_path, tmp_path / 'empty', '--iters', '6', '--resume')
+
 
 def test_coco_extrapolation_is_plain_arithmetic():
     same_size, scaled = coco_extrapolation(100.0, 307200 / 4, 307200)
