@@ -64,9 +64,9 @@ def check_dependencies(
     if not problems and (reason := mmcv_ops_error()) is not None:
         problems.append(
             'mmcv was installed without its compiled ops (mmcv.ops is '
-            f'unusable: {reason}). Rebuild it with MMCV_WITH_OPS=1, '
-            'e.g. MMCV_WITH_OPS=1 pip install --no-build-isolation '
-            'mmcv==2.1.0')
+            f'unusable: {reason}). Rebuild it against the installed torch: '
+            'pip uninstall -y mmcv mmcv-lite && MMCV_WITH_OPS=1 pip install '
+            '--no-build-isolation --no-cache-dir mmcv==2.1.0')
     if problems:
         raise ImportError('mmoanet cannot run with this environment:\n  - ' +
                           '\n  - '.join(problems) + '\n' + _HOW_TO_FIX)
