@@ -203,6 +203,19 @@ def test_installed_mmoanet_resolves_its_prefix(tmp_path):
     cfg = Config.fromfile(str(tmp_path / 'user_config.py'))
     assert cfg.model.type == 'OANet'
     assert cfg.model.roi_head.bbox_head.num_classes == 3
+    # Inherited dicts carry the scope 'mmoanet', which mmoanet.registry
+    # defines below mmdet's registries: they build without a fallback.
+    from mmdet.registry import TRANSFORMS
+    from mmengine.registry import TRANSFORMS as ROOT_TRANSFORMS
+    from mmengine.registry import init_default_scope
+    loader = next(t for t in cfg.test_pipeline
+                  if t['type'] == 'LoadPanopticInstanceAnnotations')
+    assert loader['_scope_'] == 'mmoanet'
+    init_default_scope('mmdet')
+    built = TRANSFORMS.build(loader)
+    assert type(built).__name__ == 'LoadPanopticInstanceAnnotations'
+    scope_registry = ROOT_TRANSFORMS._search_child('mmoanet')
+    assert scope_registry is not None and scope_registry.parent is TRANSFORMS
     # The file mmengine read is the package's, i.e. this checkout's configs.
     shipped = osp.join(
         osp.dirname(mmoanet.__file__), '.mim', 'configs', 'oanet',
