@@ -14,21 +14,17 @@ checkout. We therefore name the lookup by a module of the package
 (``mmoanet.version``), which mmengine finds through the import system in
 both kinds of install.
 """
-import os.path as osp
-
 from mmengine.config import utils as config_utils
 
-__all__ = ['CONFIG_LOOKUP_MODULE', 'register_config_package', 'mim_dir']
+__all__ = ['CONFIG_LOOKUP_MODULE', 'register_config_package']
 
 # A module directly inside the package folder; mmengine takes its folder.
 CONFIG_LOOKUP_MODULE = 'mmoanet.version'
 
 
-def mim_dir() -> str:
-    """Folder holding the shipped ``configs/`` and ``model-index.yml``."""
-    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim')
-
-
 def register_config_package() -> None:
-    """Make ``mmoanet::`` a package prefix mmengine's Config accepts."""
+    """Make ``mmoanet::`` a package prefix mmengine's Config accepts.
+
+    Calling it again changes nothing.
+    """
     config_utils.MODULE2PACKAGE.setdefault('mmoanet', CONFIG_LOOKUP_MODULE)
