@@ -108,7 +108,13 @@ def _plot(summaries: Dict[str, dict], categories: Dict[int, dict],
     ax.set_xlim(0, 100)
     ax.set_title('Per-class panoptic quality')
     ax.grid(axis='x', alpha=0.3)
-    ax.legend(fontsize=8, loc='lower right')
+    # Below the axes, where it hides no bar.
+    ax.legend(
+        fontsize=8,
+        loc='upper center',
+        bbox_to_anchor=(0.5, -0.08 - 0.6 / fig.get_figheight()),
+        ncol=max(num_orders, 1),
+        frameon=False)
     fig.tight_layout()
     path = osp.join(out_dir, PLOT_NAME)
     fig.savefig(path, dpi=110)

@@ -212,6 +212,7 @@ def format_report(config: str, result: dict) -> str:
     ]
     lines += [
         f'| {name} | {value / 1e9:.3f} G |'
+        if value >= 1e8 else f'| {name} | {value / 1e6:.3f} M |'
         for name, value in result['flops'].items()
     ]
     lines += ['', '| part | parameters |', '|---|---:|']
