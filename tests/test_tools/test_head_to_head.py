@@ -50,6 +50,12 @@ def test_resolve_variants(h2h):
     assert variants['oanet-score']['train_name'] == 'oanet'
     assert variants['oanet-score']['digest'] != variants['oanet']['digest']
     assert variants['pfpn-stock']['train_name'] == 'pfpn-stock'
+    # The config digest follows the merged config's content and options.
+    wide = h2h.resolve_variants(
+        ['w'], {'w': dict(config=h2h.TINY_OANET, train_options={'a': 1})})
+    assert wide['w']['config_digest'] != variants['oanet']['config_digest']
+    assert variants['oanet-score']['config_digest'] == \
+        variants['oanet']['config_digest']
     with pytest.raises(KeyError, match='unknown variant'):
         h2h.resolve_variants(['nope'], {})
     with pytest.raises(ValueError, match='not a variant that trains'):
@@ -292,3 +298,24 @@ def test_png_only_models_train_once_for_all_styles(h2h, tmp_path, monkeypatch):
                                              ('oanet', 'coco'),
                                              ('pfpn-stock', 'amodal'),
                                              ('pfpn-stock', 'coco')]
+
+
+def test_an_edited_config_is_a_new_run(h2h, tmp_path):
+    run_dir = str(tmp_path / 'run')
+    assert h2h.current_run_dir(run_dir, 'aaa') == run_dir
+    assert h2h.current_run_dir(run_dir, 'aaa') == run_dir
+    assert h2h.current_run_dir(run_dir, 'bbb') == run_dir + '-cfgbbb'
+    old, new = record(h2h), record(h2h, config_digest='bbb')
+    done = h2h.finished_runs([new])
+    assert h2h.is_done(done, old, 'bbb')
+    assert not h2h.is_done(done, old, 'ccc')
+    # A record without a digest (older results) matches any content.
+    assert h2h.is_done(h2h.finished_runs([old]), old, 'ccc')
+    # Results of two contents of one variant are two rows.
+    rows = h2h.group_records([
+        record(h2h, config_digest='bbb'),
+        record(h2h, seed=1, config_digest='ccc'),
+        record(h2h, 'pfpn-stock')
+    ])
+    labels = list(next(iter(rows.values())))
+    assert labels == ['pfpn-stock', 'oanet@d/bbb', 'oanet@d/ccc']

@@ -206,10 +206,24 @@ def resolve_variants(names: Sequence[str], extra: Dict[str, dict]) -> dict:
             raise FileNotFoundError(
                 f'variant {name}: config {spec["config"]} not found')
         spec['train_name'] = base or name
+        spec['train_digest'] = digest([spec['config'], spec['train_options']])
         spec['digest'] = digest(
             [spec['config'], spec['train_options'], spec['test_options']])
+        # The merged config's content: an edited config (or base) makes
+        # earlier results and checkpoints of the variant stale.
+        spec['config_digest'] = config_digest(spec['config'],
+                                              spec['train_options'])
         chosen[name] = spec
     return chosen
+
+
+def config_digest(config: str, options: Dict[str, object]) -> str:
+    """Hash of a config with its bases merged and ``options`` applied."""
+    from mmengine.config import Config
+    with _config_lock:
+        cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    cfg.merge_from_dict(options)
+    return digest(cfg.to_dict())
 
 
 def digest(obj) -> str:
@@ -626,6 +640,43 @@ def run_key(record: dict) -> tuple:
     return tuple(json.dumps(record.get(k), sort_keys=True) for k in RUN_KEY)
 
 
+def finished_runs(records: List[dict]) -> Dict[tuple, set]:
+    """Run key -> config digests it was run with (None: not recorded)."""
+    done: Dict[tuple, set] = {}
+    for record in records:
+        done.setdefault(run_key(record),
+                        set()).add(record.get('config_digest'))
+    return done
+
+
+def is_done(done: Dict[tuple, set], record: dict, config: str) -> bool:
+    """Whether the results hold this run with this config content.
+
+    Records written before config digests were kept count as matching.
+    """
+    digests = done.get(run_key(record), set())
+    return None in digests or config in digests
+
+
+def current_run_dir(run_dir: str, config: str) -> str:
+    """The work dir of a run for this config content.
+
+    ``config_digest.txt`` in a work dir names the content it was trained
+    with; if the config changed since, a fresh sibling folder is used, so a
+    stale checkpoint is never resumed or reused.
+    """
+    stamp = osp.join(run_dir, 'config_digest.txt')
+    if osp.isfile(stamp):
+        with open(stamp) as f:
+            if f.read().strip() != config:
+                return current_run_dir(f'{run_dir}-cfg{config}', config)
+        return run_dir
+    os.makedirs(run_dir, exist_ok=True)
+    with open(stamp, 'w') as f:
+        f.write(config)
+    return run_dir
+
+
 def git_state() -> Tuple[str, bool]:
     """Commit of the checkout and whether tracked files differ from it."""
     try:
@@ -724,6 +775,16 @@ def group_records(records: List[dict]) -> Dict[tuple, Dict[str, List[dict]]]:
         group = tuple(record.get(k) for k in GROUP_KEY)
         row = (record['variant'], record.get('variant_digest'))
         groups.setdefault(group, {}).setdefault(row, []).append(record)
+    for group, rows in groups.items():
+        for (name, variant_digest), runs in list(rows.items()):
+            contents = {r.get('config_digest') for r in runs} - {None}
+            if len(contents) > 1:  # the config was edited between runs
+                del rows[(name, variant_digest)]
+                for run in runs:
+                    content = run.get('config_digest')
+                    rows.setdefault(
+                        (name, f'{variant_digest}/{content or "?"}'),
+                        []).append(run)
     order = {name: i for i, name in enumerate(DEFAULT_VARIANTS)}
     labelled = {}
     for group, rows in groups.items():
@@ -825,13 +886,14 @@ def plan(args, variants: dict, scenes: Dict[str, dict]) -> List[dict]:
 
 
 def describe_plan(args, units: List[dict], variants: dict, scenes: dict,
-                  done: set) -> str:
+                  done: Dict[tuple, set]) -> str:
     """What a study would run, and what the results file already has."""
     lines, trainings = [], set()
     for unit in units:
         pending = [
-            name for name in unit['evaluations'] if run_key(
-                unit_record(args, unit, name, variants, scenes)) not in done
+            name for name in unit['evaluations'] if
+            not is_done(done, unit_record(args, unit, name, variants, scenes),
+                        variants[name]['config_digest'])
         ]
         spec = variants[unit['evaluations'][0]]
         shared = trains_on_png_only(spec, unit['style'])
@@ -867,15 +929,15 @@ def unit_record(args, unit: dict, name: str, variants: dict,
         data_seed=args.data_seed)
 
 
-def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
-             counter: dict) -> List[str]:
+def run_unit(args, unit: dict, variants: dict, scenes: dict,
+             done: Dict[tuple, set], counter: dict) -> List[str]:
     """Train one model and evaluate every variant that uses it."""
     style, scene, seed = unit['style'], unit['scene'], unit['seed']
     settings = scenes[scene]
     pending = []
     for name in unit['evaluations']:
         record = unit_record(args, unit, name, variants, scenes)
-        if run_key(record) in done:
+        if is_done(done, record, variants[name]['config_digest']):
             log(f'skip {name} {style}/{scene} seed {seed}: in the results')
         else:
             pending.append((name, record))
@@ -883,7 +945,7 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
         return []
     train_spec = variants[pending[0][0]]
     root = data_root_of(args, style, scene)
-    train_digest = digest([train_spec['config'], train_spec['train_options']])
+    train_digest = train_spec['train_digest']
     # Images and PNGs are the same in every style: a model that never reads
     # the instances file is trained once for all styles.
     shared = trains_on_png_only(train_spec, style)
@@ -891,6 +953,8 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
                        f'{"png-masks" if shared else style}_{scene}',
                        f'{unit["train_name"]}_{train_digest}',
                        f'iters{args.max_iters}_seed{seed}')
+    with _print_lock:  # two threads must agree on the folder
+        run_dir = current_run_dir(run_dir, train_spec['config_digest'])
     # Not at the top of the work dir, where the Runner dumps its config
     # under the same file name.
     run_config = osp.join(run_dir, 'h2h_configs', 'train.py')
@@ -938,6 +1002,7 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
             scene_settings=settings,
             data_root=root,
             trained_for_all_styles=shared,
+            config_digest=variant['config_digest'],
             resize=info['resize'],
             fusion_head=info['fusion_head'],
             rank_by=info['rank_by'],
@@ -957,7 +1022,7 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict, done: set,
             date=datetime.datetime.now().isoformat(timespec='seconds'),
             work_dir=osp.relpath(run_dir, REPO_ROOT))
         append_result(osp.join(REPO_ROOT, args.results), record)
-        done.add(run_key(record))
+        done.setdefault(run_key(record), set()).add(record['config_digest'])
         metrics = result['metrics']
         log(f'done {name} {style}/{scene} seed {seed}: PQ '
             f'{metrics.get("coco_panoptic/PQ", float("nan")):.2f}, '
@@ -1049,7 +1114,7 @@ def main(argv=None) -> int:
     extra.update(parse_variant(spec) for spec in args.variant)
     variants = resolve_variants(args.variants, extra)
     scenes = dict(parse_scene(spec) for spec in args.scene) or {'default': {}}
-    done = {run_key(r) for r in load_results(results)}
+    done = finished_runs(load_results(results))
     units = plan(args, variants, scenes)
     if args.dry_run:
         print(describe_plan(args, units, variants, scenes, done))
