@@ -234,3 +234,21 @@ def test_prefix_without_import_says_what_mmengine_says(tmp_path):
         "Config.fromfile('user_config.py')")
     assert result.returncode != 0
     assert 'does not support to load mmoanet config' in result.stderr
+
+
+def test_package_imports_only_its_install_requires():
+    """panopticapi, scipy and matplotlib are extras: mmoanet/ never needs them
+    at import (matplotlib only inside functions that plot)."""
+    pattern = re.compile(r'^(?:from|import) (panopticapi|scipy|matplotlib)\b',
+                         re.MULTILINE)
+    offenders = []
+    for folder, _, files in os.walk(osp.join(REPO_ROOT, 'mmoanet')):
+        for name in files:
+            if name.endswith('.py'):
+                path = osp.join(folder, name)
+                with open(path) as f:
+                    found = pattern.findall(f.read())
+                offenders += [
+                    f'{osp.relpath(path, REPO_ROOT)}: {m}' for m in found
+                ]
+    assert not offenders, offenders
