@@ -49,12 +49,21 @@ from tools.train_srm import load_srm_checkpoint
 #: Evaluators that read instance predictions, not the fusion result.
 NOT_FUSION_METRICS = ('OcclusionOrderMetric', )
 VARIANTS = ('heuristic', 'score-stuff', 'score-void', 'srm-stuff', 'srm-void')
-COLUMNS = (('PQ', 'coco_panoptic/PQ'), ('SQ', 'coco_panoptic/SQ'),
-           ('RQ', 'coco_panoptic/RQ'), ('PQ_th', 'coco_panoptic/PQ_th'),
-           ('PQ_st', 'coco_panoptic/PQ_st'), ('SQ_st', 'coco_panoptic/SQ_st'),
-           ('RQ_st', 'coco_panoptic/RQ_st'), ('top kept %',
-                                              'panoptic_occlusion/top_kept'),
-           ('both kept %', 'panoptic_occlusion/both_kept'))
+COLUMNS = (
+    ('PQ', 'coco_panoptic/PQ'),
+    ('SQ', 'coco_panoptic/SQ'),
+    ('RQ', 'coco_panoptic/RQ'),
+    ('PQ_th', 'coco_panoptic/PQ_th'),
+    ('PQ_st', 'coco_panoptic/PQ_st'),
+    ('SQ_st', 'coco_panoptic/SQ_st'),
+    ('RQ_st', 'coco_panoptic/RQ_st'),
+    ('top kept %', 'panoptic_occlusion/top_kept'),
+    ('both kept %', 'panoptic_occlusion/both_kept'),
+    ('things buried %', 'panoptic_errors/buried'),
+    ('things not laid %', 'panoptic_errors/not_laid'),
+    ('stuff px voided %', 'panoptic_errors/stuff_voided'),
+    ('stuff px confused %', 'panoptic_errors/stuff_confused'),
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -264,7 +273,8 @@ def compare(model: torch.nn.Module,
                                                    num_things, num_stuff)
                     seconds[name] += seconds_taken
                     evaluators[name].process(
-                        _with_panoptic(samples, results), data_batch)
+                        _with_panoptic(samples, results, inputs[0]),
+                        data_batch)
     finally:
         model.panoptic_fusion_head.predict = recorder.original
     sys.stdout.write('\n')
@@ -291,11 +301,18 @@ def _fuse(name: str, head: torch.nn.Module, inputs: tuple, num_things: int,
     return results, time.perf_counter() - start
 
 
-def _with_panoptic(samples: list, results: list) -> list:
-    """Copies of ``samples`` whose only panoptic result is ``results``."""
+def _with_panoptic(samples: list, results: list, detections: list) -> list:
+    """Copies of ``samples`` whose only panoptic result is ``results``.
+
+    ``pred_instances`` is set to the detections before fusion where the
+    detector does not keep it (mmdet's PanopticFPN), for metrics that tell
+    a missed thing from one the fusion dropped.
+    """
     variant_samples = []
-    for sample, result in zip(samples, results):
+    for sample, result, instances in zip(samples, results, detections):
         variant = sample.clone()
+        if 'pred_instances' not in variant:
+            variant.pred_instances = instances
         for key in list(variant.keys()):
             if key.startswith('pred_panoptic_seg'):
                 delattr(variant, key)
