@@ -209,6 +209,7 @@ class PanopticInferencer(DetInferencer):
     def __call__(self,
                  inputs,
                  batch_size: int = 1,
+                 *,
                  on_error: str = 'stop',
                  out_dir: str = '',
                  no_save_pred: bool = True,
