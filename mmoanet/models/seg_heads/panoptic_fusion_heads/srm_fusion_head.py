@@ -95,10 +95,15 @@ class SRMFusionHead(BasePanopticFusionHead):
               mmdet's ``HeuristicFusionHead`` does with PanopticFPN's
               merged things channel, so stuff segments keep their shape.
               Needs thing scores, i.e. ``seg_layout`` other than
-              ``'stuff'``. A test-time switch: same trained weights.
-            - compare_orders (bool): also return
-              ``'pred_panoptic_seg_srm'`` and ``'pred_panoptic_seg_score'``,
-              laid from one SRM forward. Defaults to False.
+              ``'stuff'``. A test-time switch: same trained weights. On
+              one tiny OANet (synthetic set, docs/benchmarks.md) it gave
+              PQ_st 86.8 against 85.3; on one tiny stock PanopticFPN with
+              this head, 91.4 against 90.0.
+            - compare_orders (bool): also return both orders,
+              ``sem_seg_srm`` and ``sem_seg_score`` (data-sample keys
+              ``pred_panoptic_seg_srm`` / ``_score``, see
+              :func:`panoptic_sample_fields`), laid from one SRM forward.
+              Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
