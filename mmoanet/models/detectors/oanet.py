@@ -64,8 +64,8 @@ class OANet(TwoStagePanopticSegmentor):
             ``stuff_conv`` maps its levels to ``rpn_head.feat_channels``,
             which must equal ``semantic_head.in_channels`` as in ``'skip'``.
             Checkpoints of these modes written before ``stuff_conv``
-            existed lack its weights: they load only with a missing-key
-            warning and a random ``stuff_conv``, so they must be retrained.
+            existed lack its weights: the checkpoint check refuses them
+            (a partial load would leave ``stuff_conv`` random); retrain.
     """
 
     def __init__(self,

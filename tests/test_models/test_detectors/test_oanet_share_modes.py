@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmoanet.utils import check_checkpoint_matches
 from .test_oanet import build, make_batch, small_model_cfg
 
 SHARE_MODES = ['skip', 'backbone', 'none']
@@ -119,3 +120,7 @@ def test_old_checkpoints_of_private_modes_miss_the_conv():
         result.missing_keys) == ['stuff_conv.bias', 'stuff_conv.weight']
     with pytest.raises(RuntimeError, match='stuff_conv'):
         model.load_state_dict(old_state)
+    # The checkpoint check of tools/test.py and init_model refuses it.
+    with pytest.raises(ValueError, match='stuff_conv'):
+        check_checkpoint_matches(
+            model, dict(state_dict=old_state), source='old.pth')
