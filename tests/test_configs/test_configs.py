@@ -47,6 +47,17 @@ def test_config_builds(path):
     assert evaluators[0].type == 'MultiOrderPanopticMetric'
 
 
+def test_metafile_names_every_config():
+    """Model names equal config file names, one entry per config."""
+    from mmengine.fileio import load
+    models = load('configs/oanet/metafile.yml')['Models']
+    names = [model['Name'] for model in models]
+    assert sorted(names) == sorted(
+        osp.splitext(osp.basename(path))[0] for path in CONFIGS)
+    for model in models:
+        assert model['Config'] == f'configs/oanet/{model["Name"]}.py'
+
+
 def test_paper_schedule_and_settings():
     cfg = Config.fromfile('configs/oanet/oanet_r50_fpn.py')
     assert cfg.model.stuff_loss_weight == 0.25
