@@ -38,10 +38,11 @@ from mmengine.registry import init_default_scope
 import mmoanet  # noqa: F401  (registers OANet's components)
 
 #: (report name, attribute of the detector) in forward order.
-PARTS = (('backbone', 'backbone'), ('neck (FPN)', 'neck'), ('RPN head',
-                                                            'rpn_head'),
-         ('RoI heads', 'roi_head'), ('stuff branch', 'semantic_head'),
-         ('stuff FPN', 'stuff_neck'), ('stuff backbone', 'stuff_backbone'))
+PARTS = (('backbone', 'backbone'), ('neck (FPN)', 'neck'),
+         ('RPN head', 'rpn_head'), ('RoI heads', 'roi_head'),
+         ('stuff branch', 'semantic_head'), ('stuff FPN', 'stuff_neck'),
+         ('stuff 3x3 conv', 'stuff_conv'), ('stuff backbone',
+                                            'stuff_backbone'))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
