@@ -24,6 +24,7 @@ from mmengine.logging import MMLogger, print_log
 from PIL import Image
 from terminaltables import AsciiTable
 
+from ...datasets.annotation_checks import naming_json_errors
 from ...visualization.per_class_pq import write_per_class_pq
 from ..functional import (PanopticStats, decode_panoptic_png,
                           fusion_ids_to_coco, id_to_rgb, merge_stats,
@@ -128,7 +129,8 @@ class MultiOrderPanopticMetric(BaseMetric):
         self._coco_api = None
         if ann_file is not None:
             with get_local_path(
-                    ann_file, backend_args=backend_args) as local_path:
+                    ann_file, backend_args=backend_args) as local_path, \
+                    naming_json_errors(ann_file):
                 self._coco_api = COCOPanoptic(local_path)
             if not format_only and 'annotations' not in self._coco_api.dataset:
                 raise ValueError(f'{ann_file}: {NO_GT_MESSAGE}')

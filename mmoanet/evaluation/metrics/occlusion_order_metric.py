@@ -21,6 +21,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
 
+from ...datasets.annotation_checks import naming_json_errors
+
 ORDER_KEYS = {'srm': 'rank_scores', 'score': 'scores'}
 
 
@@ -100,13 +102,14 @@ class OcclusionOrderMetric(BaseMetric):
                              f'use {sorted(ORDER_KEYS)}')
         self.orders = tuple(orders)
         self.iou_thr = iou_thr
-        with open(overlaps_file) as f:
+        with open(overlaps_file) as f, naming_json_errors(overlaps_file):
             overlaps = json.load(f)
         self.pairs = {
             entry['image_id']: entry['pairs']
             for entry in overlaps['images']
         }
-        self.coco = COCO(ins_ann_file)
+        with naming_json_errors(ins_ann_file):
+            self.coco = COCO(ins_ann_file)
         self._cat2label: Optional[Dict[int, int]] = None
 
     @property

@@ -43,6 +43,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.fileio import load
 from mmengine.logging import MMLogger, print_log
 
+from ...datasets.annotation_checks import naming_json_errors
 from ..functional import (PanopticStats, merge_stats, panoptic_stats_single,
                           pq_summary)
 from .panoptic_occlusion_metric import (PanopticGroundTruth, match_segments,
@@ -142,7 +143,8 @@ class PanopticErrorMetric(BaseMetric):
                                                 backend_args)
         self.pairs = None
         if overlaps_file is not None:
-            overlaps = load(overlaps_file, backend_args=backend_args)
+            with naming_json_errors(overlaps_file):
+                overlaps = load(overlaps_file, backend_args=backend_args)
             self.pairs = {
                 e['image_id']: e['pairs']
                 for e in overlaps['images']

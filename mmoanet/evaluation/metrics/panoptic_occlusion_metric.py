@@ -26,6 +26,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.fileio import get, load
 from mmengine.logging import MMLogger
 
+from ...datasets.annotation_checks import naming_json_errors
 from ..functional import VOID_ID, decode_panoptic_png, fusion_ids_to_coco
 
 
@@ -98,7 +99,8 @@ class PanopticGroundTruth:
                  ann_file: str,
                  seg_prefix: str,
                  backend_args: Optional[dict] = None) -> None:
-        panoptic = load(ann_file, backend_args=backend_args)
+        with naming_json_errors(ann_file):
+            panoptic = load(ann_file, backend_args=backend_args)
         if 'annotations' not in panoptic:
             raise ValueError(f'{ann_file} has no annotations (ground truth)')
         self.ann_file = ann_file
@@ -182,7 +184,8 @@ class PanopticOcclusionMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        overlaps = load(overlaps_file, backend_args=backend_args)
+        with naming_json_errors(overlaps_file):
+            overlaps = load(overlaps_file, backend_args=backend_args)
         self.pairs = {
             entry['image_id']: entry['pairs']
             for entry in overlaps['images']
