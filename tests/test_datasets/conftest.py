@@ -2,16 +2,9 @@
 import shutil
 
 import pytest
-from mmengine.registry import init_default_scope
 
 from mmoanet.datasets import generate_synthetic_occlusion
 from tests.utils import SAMPLE_DIR
-
-
-@pytest.fixture(autouse=True)
-def mmdet_scope():
-    """Build transforms such as ``Resize`` from mmdet's registry."""
-    init_default_scope('mmdet')
 
 
 @pytest.fixture(scope='session')
