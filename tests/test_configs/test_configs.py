@@ -103,3 +103,26 @@ def test_ablation_changes_one_setting(name, key, value):
     for part in key.split('.'):
         node = node[part]
     assert node == value
+
+
+def test_stock_panoptic_fpn_baseline_builds_as_mmdet_ships_it():
+    """The head-to-head anchor is mmdet's PanopticFPN with its own heads and
+    data path, at the tiny OANet's size and budget."""
+    baseline = Config.fromfile(
+        'configs/baselines/panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+    tiny = Config.fromfile(
+        'configs/oanet/oanet_r18_fpn_tiny_synthetic-occlusion.py')
+    assert baseline.model.type == 'PanopticFPN'
+    assert baseline.model.semantic_head.type == 'PanopticFPNHead'
+    assert baseline.model.panoptic_fusion_head.type == 'HeuristicFusionHead'
+    assert baseline.train_dataloader.dataset.type == 'CocoPanopticDataset'
+    assert baseline.model.test_cfg.rcnn.nms.class_agnostic
+    for key in ('backbone', 'neck', 'rpn_head'):
+        assert baseline.model[key] == tiny.model[key], key
+    assert baseline.optim_wrapper.optimizer == tiny.optim_wrapper.optimizer
+    assert baseline.param_scheduler == tiny.param_scheduler
+    assert baseline.train_cfg.max_iters == tiny.train_cfg.max_iters
+    assert (baseline.train_dataloader.batch_size ==
+            tiny.train_dataloader.batch_size)
+    model = MODELS.build(baseline.model)
+    assert model.with_semantic_head and model.with_panoptic_fusion_head
