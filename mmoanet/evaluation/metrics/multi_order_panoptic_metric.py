@@ -25,16 +25,41 @@ from PIL import Image
 from terminaltables import AsciiTable
 
 from ...datasets.annotation_checks import naming_json_errors
+from ...models.seg_heads.panoptic_fusion_heads.srm_fusion_head import \
+    SAMPLE_KEYS
 from ...visualization.per_class_pq import write_per_class_pq
 from ..functional import (PanopticStats, decode_panoptic_png,
                           fusion_ids_to_coco, id_to_rgb, merge_stats,
                           panoptic_stats_single, pq_summary)
 
 PRIMARY_KEY = 'pred_panoptic_seg'
+# Order key on a data sample -> the PixelData field that carries the same
+# map inside ``pred_panoptic_seg`` when SRMFusionHead runs in mmdet's own
+# PanopticFPN, whose detector keeps only that key.
+ORDER_FIELDS = {
+    key: field
+    for field, key in SAMPLE_KEYS.items() if field.startswith('sem_seg_')
+}
 SUMMARY_ROWS = (('', 'All'), ('_th', 'Things'), ('_st', 'Stuff'))
 NO_GT_MESSAGE = ('this dataset has no panoptic ground truth; use '
                  'format_only=True with an outfile_prefix to write the '
                  'predictions for a test server submission')
+
+
+def _expose_orders(data_sample: dict) -> None:
+    """Give the orders a fusion head put beside the contract their own keys.
+
+    OANet's detector writes ``pred_panoptic_seg_srm`` / ``_score`` on the
+    data sample itself; mmdet's ``PanopticFPN`` with an ``SRMFusionHead``
+    keeps only ``pred_panoptic_seg``, where the other orders ride as the
+    fields ``sem_seg_srm`` / ``sem_seg_score``. Keys already present win.
+    """
+    primary = data_sample.get(PRIMARY_KEY)
+    if not isinstance(primary, dict):
+        return
+    for key, field in ORDER_FIELDS.items():
+        if key not in data_sample and field in primary:
+            data_sample[key] = dict(sem_seg=primary[field])
 
 
 @METRICS.register_module()
@@ -192,6 +217,7 @@ class MultiOrderPanopticMetric(BaseMetric):
         for data_sample in data_samples:
             if hasattr(data_sample, 'to_dict'):
                 data_sample = data_sample.to_dict()
+            _expose_orders(data_sample)
             segm_file = self._segm_file(data_sample)
             result = dict(img_id=data_sample['img_id'])
             if self.outfile_prefix is not None:

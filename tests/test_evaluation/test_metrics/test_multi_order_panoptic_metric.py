@@ -251,3 +251,18 @@ def test_real_sample_with_ann_file(tmp_path):
     results = metric.evaluate(len(samples))
     for field in FIELDS:
         assert results[f'coco_panoptic/{field}'] == pytest.approx(100.0)
+
+
+def test_orders_inside_the_primary_result(tmp_path):
+    """mmdet's PanopticFPN with an SRMFusionHead keeps only
+    ``pred_panoptic_seg``; the other orders ride in it as fields."""
+    separate = evaluate(build_samples(str(tmp_path)))
+    samples = build_samples(str(tmp_path))
+    for sample in samples:
+        primary = sample['pred_panoptic_seg']
+        primary['sem_seg_srm'] = sample.pop('pred_panoptic_seg_srm')['sem_seg']
+        primary['sem_seg_score'] = sample.pop(
+            'pred_panoptic_seg_score')['sem_seg']
+    inside = evaluate(samples)
+    assert inside == separate
+    assert inside['coco_panoptic/score/PQ'] < inside['coco_panoptic/srm/PQ']
