@@ -1,0 +1,148 @@
+"""Head-to-head rows for stock PanopticFPN upgraded with an SRM.
+
+For every stock PanopticFPN run already in the head-to-head results file
+(``tools/analysis_tools/head_to_head.py``, variant ``pfpn-stock``) of the
+asked styles and seeds, this does what a user with a trained PanopticFPN
+checkpoint does (configs/panoptic_fpn_srm/README.md): train the SRM alone
+from the style's train-split instance annotations (``tools/train_srm.py``,
+seeded with the run's seed), then run the unchanged detector's predictions
+through ``SRMFusionHead`` (``compare_fusion_heads.py``; SRM order, uncovered
+thing pixels VOID as in mmdet). The network is not retrained, so its
+training step is the stock one; the SRM's own training time is recorded
+beside it (``srm_train_wall_s``). Each result is appended to the same
+results file as variant ``pfpn-srm``, so ``head_to_head.py --table-only``
+shows it against the stock model on the same seed.
+
+    python tools/analysis_tools/srm_on_stock_pfpn.py --styles amodal coco \\
+        --seeds 0 1 2
+
+Styles without instance annotations (``panoptic``) have no overlapping
+masks to learn from and are refused.
+"""
+import argparse
+import copy
+import datetime
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+# tools.*: helpers of the scripts, found from the checkout's root.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.analysis_tools.head_to_head import RESULTS_FILE  # noqa: E402
+from tools.analysis_tools.head_to_head import (append_result, git_state,
+                                               load_results)
+from tools.utils import REPO_ROOT  # noqa: E402
+
+SRM_CONFIG = ('configs/panoptic_fpn_srm/'
+              'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
+VARIANT = 'pfpn-srm'
+FUSION = 'srm-void'  # compare_fusion_heads row: SRM order, VOID rule
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--styles', nargs='+', default=['amodal', 'coco'])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--results', default=RESULTS_FILE)
+    parser.add_argument('--work-dir', default='work_dirs/srm_on_stock_pfpn')
+    parser.add_argument(
+        '--srm-iters', type=int, default=1200, help='train_srm.py --iters')
+    return parser.parse_args()
+
+
+def run(command, log_file):
+    """Run a child process, its output to ``log_file``; fail loudly."""
+    with open(log_file, 'w') as log:
+        result = subprocess.run(
+            command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f'{" ".join(command)} failed; see {log_file}')
+
+
+def upgrade(args, stock: dict) -> dict:
+    """Train an SRM for one stock run, score it, return its record."""
+    style, seed = stock['style'], stock['seed']
+    work_dir = osp.join(args.work_dir, f'{style}_{stock["scene"]}_s{seed}')
+    os.makedirs(work_dir, exist_ok=True)
+    data_root = stock['data_root'].rstrip('/') + '/'
+    python = sys.executable
+    srm_command = [
+        python, 'tools/train_srm.py', SRM_CONFIG, '--workers', '1', '--seed',
+        str(seed), '--iters',
+        str(args.srm_iters), '--work-dir',
+        osp.join(work_dir, 'srm'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}'
+    ]
+    start = time.perf_counter()
+    run(srm_command, osp.join(work_dir, 'train_srm.log'))
+    srm_seconds = time.perf_counter() - start
+    # The stock run's own evaluation config: same data, metrics, test cfg.
+    spec_file = osp.join(stock['work_dir'],
+                         f'eval_pfpn-stock_{style}_spec.json')
+    with open(spec_file) as f:
+        spec = json.load(f)
+    out_file = osp.join(work_dir, 'fusion_heads.json')
+    compare_command = [
+        python, 'tools/analysis_tools/compare_fusion_heads.py', spec['config'],
+        spec['checkpoint'], '--srm-checkpoint',
+        osp.join(work_dir, 'srm', 'srm_latest.pth'), '--out', out_file,
+        '--cfg-options', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ]
+    run(compare_command, osp.join(work_dir, 'compare.log'))
+    with open(out_file) as f:
+        fusion = json.load(f)
+    commit, dirty = git_state()
+    record = copy.deepcopy(stock)
+    record.update(
+        variant=VARIANT,
+        fusion_head='SRMFusionHead',
+        metrics=fusion[FUSION],
+        stock_metrics_same_run=fusion['heuristic'],
+        srm_train_command=' '.join(srm_command),
+        srm_train_wall_s=srm_seconds,
+        test_command=' '.join(compare_command),
+        command=' '.join([python] + sys.argv),
+        git_commit=commit,
+        git_dirty=dirty,
+        date=datetime.datetime.now().isoformat(timespec='seconds'))
+    record.pop('infer_s_per_img', None)  # not timed by compare_fusion_heads
+    return record
+
+
+def main():
+    args = parse_args()
+    if 'panoptic' in args.styles:
+        raise SystemExit('style "panoptic" has no instance annotations: '
+                         'the SRM has no overlapping masks to learn from')
+    records = load_results(args.results)
+    done = {(r['style'], r['scene'], r['seed'], r['max_iters'])
+            for r in records if r['variant'] == VARIANT}
+    stock_runs = [
+        r for r in records if r['variant'] == 'pfpn-stock'
+        and r['style'] in args.styles and r['seed'] in args.seeds
+    ]
+    if not stock_runs:
+        raise SystemExit(f'no pfpn-stock run of styles {args.styles} and '
+                         f'seeds {args.seeds} in {args.results}; run '
+                         'head_to_head.py first')
+    for stock in stock_runs:
+        key = (stock['style'], stock['scene'], stock['seed'],
+               stock['max_iters'])
+        if key in done:
+            print(f'skip {key}: already in {args.results}', flush=True)
+            continue
+        record = upgrade(args, stock)
+        append_result(args.results, record)
+        print(
+            f'{VARIANT} {key}: PQ {record["metrics"]["coco_panoptic/PQ"]:.2f}'
+            f' (stock {stock["metrics"]["coco_panoptic/PQ"]:.2f}), SRM '
+            f'trained in {record["srm_train_wall_s"]:.0f} s',
+            flush=True)
+
+
+if __name__ == '__main__':
+    main()
