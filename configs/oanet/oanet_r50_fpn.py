@@ -78,8 +78,9 @@ model = dict(
             stuff_area_mode='connected',
             # A pixel no laid instance covers, whose stuff-branch argmax is
             # a thing, is VOID (mmdet's rule), not the best stuff class:
-            # +1.5 to +2.0 PQ_st on the same weights, 3 seeds x 2
-            # annotation styles (docs/benchmarks.md, head-to-head).
+            # +1.5 to +2.2 PQ_st on the same weights, PQ_th unchanged
+            # (head-to-head seed 0, three annotation styles;
+            # docs/benchmarks.md).
             uncovered_things='void',
             max_per_img=100,
             # Also write the SRM and the detection-score orders, to compare
