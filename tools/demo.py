@@ -39,7 +39,13 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--fresh', action='store_true', help='delete work-dir first')
-    return parser.parse_args()
+    args = parser.parse_args()
+    from tools.utils.experiment import run_options
+    try:  # a bad budget fails here, before any data is written
+        args.train_options = run_options(args.seed, args.max_iters)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def step(number, text):
@@ -72,8 +78,7 @@ def main():
     args = parse_args()
     os.chdir(REPO_ROOT)
     from tools.utils.experiment import (evaluate_checkpoint, order_table,
-                                        plot_loss_curve, run_options,
-                                        train_in_subprocess)
+                                        plot_loss_curve, train_in_subprocess)
     if args.fresh and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -85,9 +90,8 @@ def main():
     make_data(data_root)
 
     step(2, 'training the tiny OANet (ResNet-18, from scratch) on 2 cores')
-    options = run_options(args.seed, args.max_iters)
     train_start = time.time()
-    checkpoint = train_in_subprocess(CONFIG, args.work_dir, options)
+    checkpoint = train_in_subprocess(CONFIG, args.work_dir, args.train_options)
     train_time = time.time() - train_start
     print(f'checkpoint: {checkpoint} ({train_time / 60:.1f} min)')
 

@@ -53,7 +53,12 @@ def parse_args():
         default=[],
         help='key=value overrides for training and testing, e.g. '
         'model.panoptic_fusion_head.srm.kernel=3x3')
-    return parser.parse_args()
+    args = parser.parse_args()
+    try:  # a bad budget fails before the first training
+        run_options(0, args.max_iters)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def run_seed(args, seed):

@@ -33,6 +33,9 @@ _PQ_ROWS = [('PQ', 'PQ'), ('SQ', 'SQ'), ('RQ', 'RQ'), ('PQ things', 'PQ_th'),
             ('PQ stuff', 'PQ_st'), ('SQ stuff', 'SQ_st'),
             ('RQ stuff', 'RQ_st')]
 
+# The tiny config's linear warm-up (param_scheduler[0].end).
+WARMUP_ITERS = 50
+
 
 def run_options(seed: int, max_iters: Optional[int] = None) -> List[str]:
     """``--cfg-options`` of a tiny-config run: its seed and budget.
@@ -42,12 +45,16 @@ def run_options(seed: int, max_iters: Optional[int] = None) -> List[str]:
     learning rate.
     """
     options = [f'randomness.seed={seed}']
-    if max_iters:
+    if max_iters is not None:
+        if max_iters <= WARMUP_ITERS:
+            raise ValueError(
+                f'--max-iters {max_iters}: the tiny config warms up for '
+                f'{WARMUP_ITERS} iterations, so the budget must be larger')
         options += [
             f'train_cfg.max_iters={max_iters}',
             f'train_cfg.val_interval={max_iters}',
             f'param_scheduler.1.end={max_iters}',
-            f'param_scheduler.1.T_max={max(max_iters - 50, 1)}'
+            f'param_scheduler.1.T_max={max_iters - WARMUP_ITERS}'
         ]
     return options
 
