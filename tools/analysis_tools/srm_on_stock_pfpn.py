@@ -25,7 +25,6 @@ import datetime
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
@@ -33,8 +32,7 @@ import time
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from tools.analysis_tools.head_to_head import RESULTS_FILE  # noqa: E402
 from tools.analysis_tools.head_to_head import (append_result, git_state,
-                                               load_results)
-from tools.utils import REPO_ROOT  # noqa: E402
+                                               load_results, run_child)
 
 SRM_CONFIG = ('configs/panoptic_fpn_srm/'
               'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
@@ -53,15 +51,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def run(command, log_file):
-    """Run a child process, its output to ``log_file``; fail loudly."""
-    with open(log_file, 'w') as log:
-        result = subprocess.run(
-            command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        raise RuntimeError(f'{" ".join(command)} failed; see {log_file}')
-
-
 def upgrade(args, stock: dict) -> dict:
     """Train an SRM for one stock run, score it, return its record."""
     style, seed = stock['style'], stock['seed']
@@ -77,7 +66,7 @@ def upgrade(args, stock: dict) -> dict:
         f'train_dataloader.dataset.data_root={data_root}'
     ]
     start = time.perf_counter()
-    run(srm_command, osp.join(work_dir, 'train_srm.log'))
+    run_child(srm_command, osp.join(work_dir, 'train_srm.log'))
     srm_seconds = time.perf_counter() - start
     # The stock run's own evaluation config: same data, metrics, test cfg.
     spec_file = osp.join(stock['work_dir'],
@@ -92,7 +81,7 @@ def upgrade(args, stock: dict) -> dict:
         '--cfg-options', 'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False'
     ]
-    run(compare_command, osp.join(work_dir, 'compare.log'))
+    run_child(compare_command, osp.join(work_dir, 'compare.log'))
     with open(out_file) as f:
         fusion = json.load(f)
     commit, dirty = git_state()
