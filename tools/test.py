@@ -30,8 +30,8 @@ from mmoanet.evaluation import DumpPanopticResults
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from tools.utils.launch import (EVAL_ALIASES, add_checkpoint_match_hook,
                                 add_launch_args, apply_work_dir,
-                                check_paths_exist, parse_launch_args,
-                                prepare_cpu_distributed)
+                                check_paths_exist, finish_distributed,
+                                parse_launch_args, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -182,7 +182,9 @@ def main(argv=None):
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpPanopticResults(out_file_path=args.out))
-    return runner.test()
+    metrics = runner.test()
+    finish_distributed()
+    return metrics
 
 
 if __name__ == '__main__':

@@ -21,8 +21,8 @@ import mmoanet  # noqa: F401  (registers components, safe checkpoints)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from tools.utils.launch import (add_checkpoint_match_hook, add_launch_args,
                                 apply_work_dir, check_paths_exist,
-                                find_resume_checkpoint, parse_launch_args,
-                                prepare_cpu_distributed)
+                                find_resume_checkpoint, finish_distributed,
+                                parse_launch_args, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -104,6 +104,7 @@ def main(argv=None):
     for note in args.resume_skipped:  # into the log file of the run
         runner.logger.warning(f'--resume: {note}')
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -19,8 +19,8 @@ from mmengine.logging import print_log
 
 __all__ = [
     'add_launch_args', 'parse_launch_args', 'prepare_cpu_distributed',
-    'apply_work_dir', 'check_paths_exist', 'find_resume_checkpoint',
-    'add_checkpoint_match_hook', 'EVAL_ALIASES'
+    'finish_distributed', 'apply_work_dir', 'check_paths_exist',
+    'find_resume_checkpoint', 'add_checkpoint_match_hook', 'EVAL_ALIASES'
 ]
 
 # mmdet 2.x users type `--eval pq`; mmdet 3.x configures evaluators instead.
@@ -84,6 +84,20 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
             backend='gloo',
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']))
+
+
+def finish_distributed() -> None:
+    """Close the process group once every rank is done.
+
+    mmengine leaves the group open at exit. With gloo its worker threads are
+    then torn down during interpreter shutdown, which now and then aborts a
+    finished run with ``terminate called without an active exception`` and a
+    non-zero exit status (seen once in CI on a 2-process CPU training). The
+    barrier keeps one rank from closing while another still talks to it.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
 
 
 def apply_work_dir(cfg: Config, config_path: str,
