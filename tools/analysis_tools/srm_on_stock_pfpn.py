@@ -54,7 +54,11 @@ def parse_args():
 def upgrade(args, stock: dict) -> dict:
     """Train an SRM for one stock run, score it, return its record."""
     style, seed = stock['style'], stock['seed']
-    work_dir = osp.join(args.work_dir, f'{style}_{stock["scene"]}_s{seed}')
+    # One folder per stock run: style, scene, seed and training length.
+    name = f'{style}_{stock["scene"]}_s{seed}'
+    if stock['max_iters'] != 400:  # folders of the 400-iteration runs
+        name += f'_iters{stock["max_iters"]}'
+    work_dir = osp.join(args.work_dir, name)
     os.makedirs(work_dir, exist_ok=True)
     data_root = stock['data_root'].rstrip('/') + '/'
     python = sys.executable
