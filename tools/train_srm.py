@@ -20,7 +20,11 @@ What it reads from CONFIG:
   dataset class's), and the COCO *instances* JSON, from the dataset's
   ``ins_ann_file`` (OANet configs) or ``srm_train.ins_ann_file``. Instance
   masks cut from the panoptic PNG never overlap, so the SRM cannot learn
-  from them.
+  from them. For a dataset with panoptic annotations only, the instances
+  file can be a trained detector's predictions on the training images, a
+  COCO results file of ``tools/analysis_tools/dump_instance_predictions.py``
+  (OANet's ``train_input='pred'``, predictions made once): its masks
+  overlap, and the targets still come from the panoptic PNGs.
 - ``model.panoptic_fusion_head.srm``: the SRM to build.
 - ``srm_train`` (optional): ``iters``, ``batch_size``, ``lr``,
   ``weight_decay``; command-line flags override it.
@@ -90,8 +94,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--weight-decay', type=float)
     parser.add_argument(
         '--ins-ann-file',
-        help='COCO instances JSON (relative to data_root unless absolute); '
-        'overrides the config')
+        help='COCO instances JSON, or COCO results of a detector '
+        '(dump_instance_predictions.py), relative to data_root unless '
+        'absolute; overrides the config')
+    parser.add_argument(
+        '--min-score',
+        type=float,
+        default=0.0,
+        help='with a results file: leave out predictions scored below this '
+        '(default: 0, keep all)')
     parser.add_argument(
         '--max-images',
         type=int,
@@ -350,7 +361,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         settings['instances_json'],
         settings['classes'],
         settings['thing_classes'],
-        max_images=args.max_images)
+        max_images=args.max_images,
+        min_score=args.min_score)
     torch.manual_seed(args.seed)
     srm = build_srm(cfg)
     resume_from = None
@@ -369,8 +381,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         srm_cfg=srm_cfg,
         thing_classes=settings['thing_classes'],
         instances_json=settings['instances_json'],
+        instances_from_results=dataset.from_results,
         images=len(dataset))
-    print(f'SRM: {srm_cfg}\n{len(dataset)} images, {schedule}')
+    if dataset.from_results:
+        meta['min_score'] = args.min_score
+    source = (f'predictions scored >= {args.min_score} of'
+              if dataset.from_results else 'instance annotations of')
+    print(f'SRM: {srm_cfg}\n{len(dataset)} images, {schedule}\n'
+          f'{dataset.num_instances} {source} {settings["instances_json"]}')
     stats = train_srm(
         srm,
         dataset,

@@ -3,6 +3,7 @@ on a tiny synthetic set: annotations in, SRM checkpoint out, resumable,
 added to a stock PanopticFPN checkpoint that then loads strictly."""
 import json
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
+from pycocotools import mask as mask_utils
 
 from mmoanet.datasets import generate_synthetic_occlusion
 from mmoanet.utils import check_checkpoint_matches
@@ -73,6 +75,88 @@ def test_annotations_give_overlapping_masks_and_matching_labels(config_path):
             alone = mask & (cover == 1)
             assert (sem_seg[0][alone] == label).all()
     assert overlaps > 0
+
+
+def results_of_ground_truth(settings, tmp_path, edit=None):
+    """The instances JSON's masks as a COCO results file: categories by
+    the panoptic JSON's ids, scores 0.2 and 0.9 in turn, and the first
+    image without a single prediction; ``edit`` may change the list."""
+    with open(settings['instances_json']) as f:
+        instances = json.load(f)
+    with open(settings['panoptic_json']) as f:
+        panoptic = json.load(f)
+    name_of = {c['id']: c['name'] for c in instances['categories']}
+    id_of = {c['name']: c['id'] for c in panoptic['categories']}
+    first_image = panoptic['annotations'][0]['image_id']
+    results = [
+        dict(
+            image_id=ann['image_id'],
+            category_id=id_of[name_of[ann['category_id']]],
+            segmentation=ann['segmentation'],
+            score=0.2 if index % 2 else 0.9)
+        for index, ann in enumerate(instances['annotations'])
+        if ann['image_id'] != first_image and not ann.get('iscrowd', 0)
+    ]
+    if edit is not None:
+        edit(results)
+    path = str(tmp_path / 'results.json')
+    with open(path, 'w') as f:
+        json.dump(results, f)
+    return path, results
+
+
+def srm_annotations(settings, instances_json, **kwargs):
+    return SRMAnnotations(settings['panoptic_json'], settings['png_dir'],
+                          instances_json, settings['classes'],
+                          settings['thing_classes'], **kwargs)
+
+
+def test_a_results_file_gives_the_same_masks_as_the_annotations(
+        config_path, tmp_path):
+    settings = dataset_settings(Config.fromfile(config_path))
+    path, results = results_of_ground_truth(settings, tmp_path)
+    truth = srm_annotations(settings, settings['instances_json'])
+    predicted = srm_annotations(settings, path)
+    assert predicted.from_results and not truth.from_results
+    assert len(predicted) == len(truth) == 6
+    assert predicted.num_instances == len(results) > 0
+    assert len(predicted[0]['instances']) == 0  # an image without results
+    assert len(truth[0]['instances']) > 0
+    for index in range(1, len(truth)):
+        expected, item = truth[index], predicted[index]
+        assert torch.equal(item['sem_seg'], expected['sem_seg'])
+        assert torch.equal(item['instances'].masks,
+                           expected['instances'].masks)
+        assert torch.equal(item['instances'].labels,
+                           expected['instances'].labels)
+    kept = srm_annotations(settings, path, min_score=0.5)
+    assert kept.num_instances == sum(r['score'] >= 0.5 for r in results)
+    assert 0 < kept.num_instances < len(results)
+
+
+def test_a_results_file_with_a_foreign_image_or_size_is_refused(
+        config_path, tmp_path):
+    settings = dataset_settings(Config.fromfile(config_path))
+
+    def foreign_image(results):
+        results[1]['image_id'] = 999
+
+    path, _ = results_of_ground_truth(settings, tmp_path, foreign_image)
+    with pytest.raises(ValueError, match=re.escape(path) + '.*image_id 999'):
+        srm_annotations(settings, path)
+
+    def wrong_size(results):
+        rle = mask_utils.encode(np.zeros((67, 66), dtype=np.uint8, order='F'))
+        results[-1]['segmentation'] = dict(
+            size=rle['size'], counts=rle['counts'].decode())
+
+    path, results = results_of_ground_truth(settings, tmp_path, wrong_size)
+    image_id = results[-1]['image_id']
+    with pytest.raises(
+            ValueError,
+            match=re.escape(path) + f'.*image_id {image_id} has size '
+            r'\[67, 66\]'):
+        srm_annotations(settings, path)
 
 
 def test_missing_instances_file_is_explained(config_path):

@@ -23,12 +23,13 @@ maximum, which keeps "the argmax is a thing" exact.
         [--srm-checkpoint SRM.pth] [--out results.json]
 """
 import argparse
+import contextlib
 import copy
 import json
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.registry import MODELS
@@ -41,6 +42,7 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 import mmoanet  # noqa: F401
+from mmoanet.utils import check_checkpoint_matches
 
 # tools.*: helpers of the scripts, found from the checkout's root.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
@@ -215,12 +217,76 @@ def fusion_evaluators(cfg: Config, dataset_meta: dict,
     return evaluators
 
 
-def load_detector(cfg: Config, checkpoint: str) -> torch.nn.Module:
-    """The config's detector with the checkpoint's weights, in eval mode."""
+def load_detector(cfg: Config,
+                  checkpoint: str,
+                  check_match: bool = False) -> torch.nn.Module:
+    """The config's detector with the checkpoint's weights, in eval mode.
+
+    Args:
+        cfg (Config): The detector's config.
+        checkpoint (str): Its checkpoint.
+        check_match (bool): Refuse a checkpoint that lacks a tensor of the
+            model or holds one at another shape
+            (:func:`~mmoanet.utils.check_checkpoint_matches`, as
+            ``tools/test.py`` does) instead of loading what fits. Defaults
+            to False.
+
+    Returns:
+        nn.Module: The detector on the CPU.
+    """
     register_all_modules(init_default_scope=True)
     model = MODELS.build(cfg.model)
+    if check_match:
+        check_checkpoint_matches(model, checkpoint)
     load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
     return model.eval()
+
+
+def detections(model: torch.nn.Module,
+               loader: Iterable,
+               max_images: Optional[int] = None
+               ) -> Iterator[Tuple[dict, list, tuple]]:
+    """Run ``model.test_step`` batch by batch, recording its fusion inputs.
+
+    The instance predictions recorded are what the detector hands its
+    fusion head: those of ``roi_head.predict(..., rescale=True)`` (mmdet's
+    PanopticFPN and OANet alike), i.e. ``masks`` bool (N, H, W) at the
+    original image size (``ori_shape``), ``labels``, ``scores`` and
+    ``bboxes``. The fusion head then runs as usual. Its ``predict`` is
+    restored when the iteration ends or the generator is closed (use
+    ``contextlib.closing`` where the loop may stop early). A progress bar
+    counts the images. Gradients are not switched off here.
+
+    Args:
+        model (nn.Module): A panoptic detector whose ``test_step`` calls
+            ``panoptic_fusion_head.predict`` once per batch.
+        loader (Iterable): Batches for ``test_step``; ``loader.dataset``
+            gives the length of the progress bar.
+        max_images (int, optional): Stop after this many images.
+
+    Yields:
+        tuple: ``data_batch``, the samples of ``test_step`` and the fusion
+        head's inputs ``(mask_results_list, seg_preds_list,
+        batch_img_metas)``, copied before the fusion head saw them.
+    """
+    recorder = FusionInputs(model.panoptic_fusion_head)
+    num_images = 0
+    total = len(loader.dataset)
+    if max_images is not None:
+        total = min(total, max_images)
+    bar = ProgressBar(total)
+    try:
+        for data_batch in loader:
+            if max_images is not None and num_images >= max_images:
+                break
+            samples = model.test_step(data_batch)
+            num_images += len(samples)
+            for _ in samples:
+                bar.update()
+            yield data_batch, samples, recorder.calls.pop()
+    finally:
+        model.panoptic_fusion_head.predict = recorder.original
+    sys.stdout.write('\n')
 
 
 def compare(model: torch.nn.Module,
@@ -249,35 +315,20 @@ def compare(model: torch.nn.Module,
     heads = build_variant_heads(model, cfg, srm_state, variants)
     loader = Runner.build_dataloader(cfg.test_dataloader)
     evaluators = fusion_evaluators(cfg, loader.dataset.metainfo, variants)
-    recorder = FusionInputs(model.panoptic_fusion_head)
     seconds = {name: 0.0 for name in variants}
     num_images = 0
     num_things = model.panoptic_fusion_head.num_things_classes
     num_stuff = model.panoptic_fusion_head.num_stuff_classes
-    total = len(loader.dataset)
-    if max_images is not None:
-        total = min(total, max_images)
-    bar = ProgressBar(total)
-    try:
-        with torch.no_grad():
-            for data_batch in loader:
-                if max_images is not None and num_images >= max_images:
-                    break
-                samples = model.test_step(data_batch)
-                num_images += len(samples)
-                for _ in samples:
-                    bar.update()
-                inputs = recorder.calls.pop()
-                for name, head in heads.items():
-                    results, seconds_taken = _fuse(name, head, inputs,
-                                                   num_things, num_stuff)
-                    seconds[name] += seconds_taken
-                    evaluators[name].process(
-                        _with_panoptic(samples, results, inputs[0]),
-                        data_batch)
-    finally:
-        model.panoptic_fusion_head.predict = recorder.original
-    sys.stdout.write('\n')
+    with torch.no_grad(), contextlib.closing(
+            detections(model, loader, max_images)) as batches:
+        for data_batch, samples, inputs in batches:
+            num_images += len(samples)
+            for name, head in heads.items():
+                results, seconds_taken = _fuse(name, head, inputs, num_things,
+                                               num_stuff)
+                seconds[name] += seconds_taken
+                evaluators[name].process(
+                    _with_panoptic(samples, results, inputs[0]), data_batch)
     report = {}
     for name in variants:
         metrics = evaluators[name].evaluate(num_images)

@@ -3,7 +3,11 @@
 Used by ``tools/train_srm.py``: the ground truth that OANet feeds its
 Spatial Ranking Module under ``train_input='gt'`` (instance masks and
 labels of a COCO instances JSON, the semantic map of the COCO panoptic
-PNGs), without loading a single image.
+PNGs), without loading a single image. For a dataset with panoptic
+annotations only, the instance masks can instead be a detector's
+predictions, a COCO results file of
+``tools/analysis_tools/dump_instance_predictions.py`` (OANet's
+``train_input='pred'``, with the predictions made once).
 """
 import json
 import os.path as osp
@@ -34,7 +38,8 @@ def dataset_settings(cfg: Config,
 
     Args:
         cfg (Config): A detector config with ``train_dataloader.dataset``.
-        ins_ann_file (str, optional): Overrides the config's instances JSON.
+        ins_ann_file (str, optional): Overrides the config's instances JSON
+            (or COCO results file).
 
     Returns:
         dict: ``panoptic_json``, ``png_dir``, ``instances_json`` (paths) and
@@ -55,7 +60,10 @@ def dataset_settings(cfg: Config,
             f'{cfg.filename}: no COCO instances JSON for the SRM: set '
             'srm_train.ins_ann_file (or the dataset\'s ins_ann_file), or '
             'pass --ins-ann-file. Masks cut from the panoptic PNG never '
-            'overlap, and the SRM learns only where masks overlap (Eq. 2).')
+            'overlap, and the SRM learns only where masks overlap (Eq. 2). '
+            'With panoptic annotations only, pass a trained detector\'s '
+            'predictions (tools/analysis_tools/'
+            'dump_instance_predictions.py).')
     seg_prefix = (dataset.get('data_prefix') or {}).get('seg')
     if not dataset.get('ann_file') or not seg_prefix:
         raise ValueError(f'{cfg.filename}: train_dataloader.dataset needs '
@@ -86,13 +94,28 @@ class SRMAnnotations(Dataset):
     stuff C_th.., 255 unlabelled). Images are matched by ``image_id``;
     images with no panoptic entry are left out.
 
+    ``instances_json`` may instead be a COCO instance *results* file, a
+    JSON list of ``{image_id, category_id, segmentation, score}`` (a
+    detector's predictions, ``dump_instance_predictions.py``): its image
+    ids and category ids are the panoptic JSON's, and an image without
+    predictions has no instances. An id the panoptic JSON does not list is
+    an error, as is any mask (of either kind of file) whose RLE ``size``
+    is not its image's size in the panoptic JSON.
+
     Args:
         panoptic_json (str): COCO panoptic JSON.
         png_dir (str): Folder of its PNGs.
-        instances_json (str): COCO instances JSON of the same images.
+        instances_json (str): COCO instances JSON of the same images, or a
+            COCO results file on them.
         classes (list[str]): Class names, things first; label = index.
         thing_classes (list[str]): The thing class names.
         max_images (int, optional): Keep only the first N images.
+        min_score (float): Leave out results scored below this. Defaults
+            to 0 (keep all); ground-truth annotations are all kept.
+
+    Attributes:
+        from_results (bool): ``instances_json`` is a results file.
+        num_instances (int): Instance masks over the kept images.
     """
 
     def __init__(self,
@@ -101,7 +124,8 @@ class SRMAnnotations(Dataset):
                  instances_json: str,
                  classes: List[str],
                  thing_classes: List[str],
-                 max_images: Optional[int] = None) -> None:
+                 max_images: Optional[int] = None,
+                 min_score: float = 0.0) -> None:
         for path in (panoptic_json, instances_json, png_dir):
             if not osp.exists(path):
                 raise FileNotFoundError(f'SRM training data: {path} does '
@@ -115,15 +139,36 @@ class SRMAnnotations(Dataset):
         self.num_things = len(thing_classes)
         self.pan_labels = self._category_labels(panoptic['categories'],
                                                 label_of_name, panoptic_json)
-        ins_labels = self._category_labels(instances['categories'],
-                                           label_of_name, instances_json)
+        self.from_results = isinstance(instances, list)
+        if self.from_results:
+            annotations = self._check_results(instances, instances_json,
+                                              panoptic, panoptic_json,
+                                              min_score)
+            ins_labels = self.pan_labels
+        else:
+            if not isinstance(instances, dict) or any(
+                    key not in instances
+                    for key in ('annotations', 'categories')):
+                raise ValueError(
+                    f'{instances_json}: neither a COCO instances JSON (a '
+                    'dict with images, annotations, categories) nor a COCO '
+                    'results list')
+            annotations = instances['annotations']
+            ins_labels = self._category_labels(instances['categories'],
+                                               label_of_name, instances_json)
+        sizes = {
+            image['id']: [image['height'], image['width']]
+            for image in panoptic['images']
+            if 'height' in image and 'width' in image
+        }
         by_image: Dict[int, List[dict]] = {}
-        for ann in instances['annotations']:
+        for ann in annotations:
             label = ins_labels[ann['category_id']]
             if ann.get('iscrowd', 0):
                 continue
             if label >= self.num_things:
                 continue  # stuff in a detection-format export
+            self._check_size(ann, sizes, instances_json, panoptic_json)
             by_image.setdefault(ann['image_id'], []).append(
                 dict(segmentation=ann['segmentation'], label=label))
         self.items = []
@@ -137,6 +182,56 @@ class SRMAnnotations(Dataset):
                     instances=by_image.get(image_id, [])))
         if max_images is not None:
             self.items = self.items[:max_images]
+        self.num_instances = sum(len(item['instances']) for item in self.items)
+
+    @staticmethod
+    def _check_results(results: List[dict], source: str, panoptic: dict,
+                       panoptic_json: str, min_score: float) -> List[dict]:
+        """The results of ``source`` scored ``min_score`` or more.
+
+        Raises:
+            ValueError: Naming ``source`` and the id, for an entry that is
+                not a result, or whose image or category the panoptic JSON
+                does not list.
+        """
+        image_ids = {image['id'] for image in panoptic['images']}
+        category_ids = {category['id'] for category in panoptic['categories']}
+        kept = []
+        for index, result in enumerate(results):
+            if not isinstance(result, dict) or any(
+                    key not in result
+                    for key in ('image_id', 'category_id', 'segmentation')):
+                raise ValueError(
+                    f'{source}: entry {index} is not a COCO result with '
+                    'image_id, category_id and segmentation')
+            if result['image_id'] not in image_ids:
+                raise ValueError(
+                    f'{source}: entry {index} has image_id '
+                    f'{result["image_id"]}, an image {panoptic_json} does '
+                    'not list (results must be on the images of the '
+                    'panoptic JSON)')
+            if result['category_id'] not in category_ids:
+                raise ValueError(
+                    f'{source}: entry {index} (image_id '
+                    f'{result["image_id"]}) has category_id '
+                    f'{result["category_id"]}, which is not a category of '
+                    f'{panoptic_json}')
+            if result.get('score', 1.0) >= min_score:
+                kept.append(result)
+        return kept
+
+    @staticmethod
+    def _check_size(ann: dict, sizes: Dict[int, List[int]], source: str,
+                    panoptic_json: str) -> None:
+        """An RLE must be at its image's size in the panoptic JSON."""
+        segmentation = ann['segmentation']
+        expected = sizes.get(ann['image_id'])
+        if (isinstance(segmentation, dict) and expected is not None
+                and list(segmentation.get('size', ())) != expected):
+            raise ValueError(
+                f'{source}: a mask of image_id {ann["image_id"]} has size '
+                f'{segmentation.get("size")}, but the image is {expected} '
+                f'(height, width) in {panoptic_json}')
 
     @staticmethod
     def _category_labels(categories: List[dict], label_of_name: Dict[str, int],
