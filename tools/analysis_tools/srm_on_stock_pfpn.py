@@ -16,8 +16,18 @@ shows it against the stock model on the same seed.
     python tools/analysis_tools/srm_on_stock_pfpn.py --styles amodal coco \\
         --seeds 0 1 2
 
-Styles without instance annotations (``panoptic``) have no overlapping
-masks to learn from and are refused.
+With ``--srm-input pred`` the SRM learns from the stock detector's own
+predictions on the train split instead of the instance annotations, as
+OANet's ``train_input='pred'`` does: the detector runs once over the train
+images (``dump_instance_predictions.py``, a COCO results file) and the SRM
+is trained on those masks, its targets still from the panoptic PNGs. This
+works without instance annotations, so for the ``panoptic`` style too; its
+rows are variant ``pfpn-srm-pred``. Under ``--srm-input gt`` styles without
+instance annotations (``panoptic``) have no overlapping masks to learn from
+and are refused.
+
+    python tools/analysis_tools/srm_on_stock_pfpn.py --srm-input pred \
+        --styles panoptic amodal coco --seeds 0 1 2
 """
 import argparse
 import copy
@@ -36,7 +46,7 @@ from tools.analysis_tools.head_to_head import (append_result, git_state,
 
 SRM_CONFIG = ('configs/panoptic_fpn_srm/'
               'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
-VARIANT = 'pfpn-srm'
+VARIANTS = {'gt': 'pfpn-srm', 'pred': 'pfpn-srm-pred'}
 FUSION = 'srm-void'  # compare_fusion_heads row: SRM order, VOID rule
 
 
@@ -48,6 +58,12 @@ def parse_args():
     parser.add_argument('--work-dir', default='work_dirs/srm_on_stock_pfpn')
     parser.add_argument(
         '--srm-iters', type=int, default=1200, help='train_srm.py --iters')
+    parser.add_argument(
+        '--srm-input',
+        choices=sorted(VARIANTS),
+        default='gt',
+        help='what the SRM learns from: the instance annotations (gt) or '
+        'the stock detector\'s predictions on the train split (pred)')
     return parser.parse_args()
 
 
@@ -58,25 +74,40 @@ def upgrade(args, stock: dict) -> dict:
     name = f'{style}_{stock["scene"]}_s{seed}'
     if stock['max_iters'] != 400:  # folders of the 400-iteration runs
         name += f'_iters{stock["max_iters"]}'
+    if args.srm_input == 'pred':
+        name += '_pred'
     work_dir = osp.join(args.work_dir, name)
     os.makedirs(work_dir, exist_ok=True)
     data_root = stock['data_root'].rstrip('/') + '/'
     python = sys.executable
+    # The stock run's own evaluation config: same data, metrics, test cfg.
+    spec_file = osp.join(stock['work_dir'],
+                         f'eval_pfpn-stock_{style}_spec.json')
+    with open(spec_file) as f:
+        spec = json.load(f)
+    extra = []
+    dump_seconds = None
+    if args.srm_input == 'pred':
+        predictions = osp.abspath(osp.join(work_dir, 'train_predictions.json'))
+        dump_command = [
+            python, 'tools/analysis_tools/dump_instance_predictions.py',
+            spec['config'], spec['checkpoint'], '--split', 'train', '--out',
+            predictions
+        ]
+        start = time.perf_counter()
+        run_child(dump_command, osp.join(work_dir, 'dump.log'))
+        dump_seconds = time.perf_counter() - start
+        extra = ['--ins-ann-file', predictions]
     srm_command = [
         python, 'tools/train_srm.py', SRM_CONFIG, '--workers', '1', '--seed',
         str(seed), '--iters',
         str(args.srm_iters), '--work-dir',
         osp.join(work_dir, 'srm'), '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}'
-    ]
+    ] + extra
     start = time.perf_counter()
     run_child(srm_command, osp.join(work_dir, 'train_srm.log'))
     srm_seconds = time.perf_counter() - start
-    # The stock run's own evaluation config: same data, metrics, test cfg.
-    spec_file = osp.join(stock['work_dir'],
-                         f'eval_pfpn-stock_{style}_spec.json')
-    with open(spec_file) as f:
-        spec = json.load(f)
     out_file = osp.join(work_dir, 'fusion_heads.json')
     compare_command = [
         python, 'tools/analysis_tools/compare_fusion_heads.py', spec['config'],
@@ -91,8 +122,10 @@ def upgrade(args, stock: dict) -> dict:
     commit, dirty = git_state()
     record = copy.deepcopy(stock)
     record.update(
-        variant=VARIANT,
+        variant=VARIANTS[args.srm_input],
         fusion_head='SRMFusionHead',
+        srm_input=args.srm_input,
+        dump_wall_s=dump_seconds,
         metrics=fusion[FUSION],
         stock_metrics_same_run=fusion['heuristic'],
         srm_train_command=' '.join(srm_command),
@@ -108,12 +141,14 @@ def upgrade(args, stock: dict) -> dict:
 
 def main():
     args = parse_args()
-    if 'panoptic' in args.styles:
+    variant = VARIANTS[args.srm_input]
+    if args.srm_input == 'gt' and 'panoptic' in args.styles:
         raise SystemExit('style "panoptic" has no instance annotations: '
-                         'the SRM has no overlapping masks to learn from')
+                         'the SRM has no overlapping masks to learn from; '
+                         'use --srm-input pred')
     records = load_results(args.results)
     done = {(r['style'], r['scene'], r['seed'], r['max_iters'])
-            for r in records if r['variant'] == VARIANT}
+            for r in records if r['variant'] == variant}
     stock_runs = [
         r for r in records if r['variant'] == 'pfpn-stock'
         and r['style'] in args.styles and r['seed'] in args.seeds
@@ -131,7 +166,7 @@ def main():
         record = upgrade(args, stock)
         append_result(args.results, record)
         print(
-            f'{VARIANT} {key}: PQ {record["metrics"]["coco_panoptic/PQ"]:.2f}'
+            f'{variant} {key}: PQ {record["metrics"]["coco_panoptic/PQ"]:.2f}'
             f' (stock {stock["metrics"]["coco_panoptic/PQ"]:.2f}), SRM '
             f'trained in {record["srm_train_wall_s"]:.0f} s',
             flush=True)
