@@ -5,8 +5,10 @@ naming the tensor and both shapes, unless --allow-partial-load, which logs
 the skipped keys to the log file; a warm start from such a checkpoint
 trains and logs every skipped key to the log file; bad flags and paths are
 refused before the model, the data or the checkpoint are read.
+
+The tools run in this process (``main(argv)``); tools/test.py as a command
+is covered by tests/test_tools/test_train_test.py.
 """
-import glob
 import os.path as osp
 
 import pytest
@@ -16,7 +18,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmoanet.datasets import generate_synthetic_occlusion
-from tests.test_tools.test_train_test import run_tool, write_config
+from mmoanet.utils import CheckpointMismatchError
+from tests.test_tools.test_train_test import write_config
+from tests.utils import log_text, run_main
 from tools import test as test_tool
 from tools import train as train_tool
 
@@ -50,30 +54,27 @@ def setting(tmp_path_factory):
         **paths)
 
 
-def log_text(work_dir: str) -> str:
-    """The contents of the Runner's log files under ``work_dir``."""
-    files = glob.glob(osp.join(work_dir, '*', '*.log'))
-    assert files, f'no log file under {work_dir}'
-    return ''.join(open(path).read() for path in files)
-
-
 def test_test_tool_refuses_one_tensor_of_another_shape(setting, tmp_path):
-    result = run_tool('tools/test.py', setting['config'], setting['other'],
-                      '--work-dir', str(tmp_path))
-    assert result.returncode != 0
-    assert 'CheckpointMismatchError' in result.stderr
-    assert setting['other'] in result.stderr
+    with pytest.raises(CheckpointMismatchError) as info:
+        run_main(
+            test_tool.main,
+            [setting['config'], setting['other'], '--work-dir',
+             str(tmp_path)])
+    message = str(info.value)
+    assert setting['other'] in message
     assert (f'{setting["key"]} (checkpoint {setting["other_shape"]}, model '
-            f'{setting["model_shape"]})') in result.stderr
-    assert '--allow-partial-load' in result.stderr
+            f'{setting["model_shape"]})') in message
+    assert '--allow-partial-load' in message
     # Refused before any prediction: no metric was computed.
-    assert 'coco_panoptic/PQ' not in result.stdout + result.stderr
+    assert 'coco_panoptic/PQ' not in log_text(str(tmp_path))
 
 
 def test_test_tool_partial_load_on_request_logs_to_file(setting, tmp_path):
-    result = run_tool('tools/test.py', setting['config'], setting['other'],
-                      '--work-dir', str(tmp_path), '--allow-partial-load')
-    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = run_main(test_tool.main, [
+        setting['config'], setting['other'], '--work-dir',
+        str(tmp_path), '--allow-partial-load'
+    ])
+    assert 'coco_panoptic/PQ' in metrics
     log = log_text(str(tmp_path))
     assert f'skipped {setting["key"]}: checkpoint {setting["other_shape"]}' \
         in log
@@ -82,10 +83,10 @@ def test_test_tool_partial_load_on_request_logs_to_file(setting, tmp_path):
 
 def test_warm_start_logs_every_skipped_key_to_file(setting, tmp_path):
     work_dir = str(tmp_path / 'work')
-    result = run_tool('tools/train.py', setting['config'], '--work-dir',
-                      work_dir, '--cfg-options',
-                      f'load_from={setting["other"]}')
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_main(train_tool.main, [
+        setting['config'], '--work-dir', work_dir, '--cfg-options',
+        f'load_from={setting["other"]}'
+    ])
     log = log_text(work_dir)
     assert f'{setting["other"]}: partial load into OANet' in log
     assert f'skipped {setting["key"]}: checkpoint {setting["other_shape"]}' \
@@ -105,16 +106,22 @@ def test_test_tool_checks_flags_before_reading_anything(
         (['--format-only'], '--format-only needs --outfile-prefix'),
     ):
         with pytest.raises(SystemExit) as info:
-            test_tool.main([
-                setting['config'],
-                str(damaged), '--work-dir',
-                str(tmp_path / 'work')
-            ] + flags)
+            run_main(
+                test_tool.main,
+                [
+                    setting['config'],
+                    str(damaged), '--work-dir',
+                    str(tmp_path / 'work')
+                ] + flags,
+                runner=False)
         assert info.value.code == 2
         assert message in capsys.readouterr().err
     assert not osp.exists(tmp_path / 'work')
     with pytest.raises(SystemExit):
-        test_tool.main([setting['config'], str(tmp_path / 'missing.pth')])
+        run_main(
+            test_tool.main, [setting['config'],
+                             str(tmp_path / 'missing.pth')],
+            runner=False)
     assert 'missing.pth not found' in capsys.readouterr().err
 
 
@@ -124,9 +131,11 @@ def test_train_tool_checks_load_from_before_building(setting, tmp_path):
     with pytest.raises(
             FileNotFoundError,
             match=rf'load_from {missing}: no such checkpoint'):
-        train_tool.main([
-            setting['config'], '--work-dir',
-            str(work_dir), '--cfg-options', f'load_from={missing}'
-        ])
+        run_main(
+            train_tool.main, [
+                setting['config'], '--work-dir',
+                str(work_dir), '--cfg-options', f'load_from={missing}'
+            ],
+            runner=False)
     # Nothing was built: the Runner would have made the work dir.
     assert not work_dir.exists()

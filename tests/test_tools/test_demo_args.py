@@ -1,23 +1,23 @@
 """The demo refuses a budget shorter than its warm-up before it starts."""
-import os.path as osp
-import subprocess
 import sys
 
-from tests.utils import REPO_ROOT
+import pytest
+
+from tools import demo
 
 
-def test_demo_refuses_a_budget_inside_the_warm_up(tmp_path):
+def test_demo_refuses_a_budget_inside_the_warm_up(tmp_path, monkeypatch,
+                                                  capsys):
     work_dir = tmp_path / 'demo'
-    result = subprocess.run([
-        sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'demo.py'), '--max-iters', '40',
-        '--work-dir',
-        str(work_dir)
-    ],
-                            cwd=str(tmp_path),
-                            capture_output=True,
-                            text=True)
-    assert result.returncode == 2
-    assert '--max-iters 40' in result.stderr
-    assert 'warms up for 50 iterations' in result.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        sys, 'argv',
+        ['tools/demo.py', '--max-iters', '40', '--work-dir',
+         str(work_dir)])
+    with pytest.raises(SystemExit) as info:
+        demo.main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert '--max-iters 40' in err
+    assert 'warms up for 50 iterations' in err
     assert not work_dir.exists()

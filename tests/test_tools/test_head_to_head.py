@@ -1,15 +1,24 @@
 """tools/analysis_tools/head_to_head.py without training: variants, run
 configs, the results file, skipping, timing and the table."""
 import contextlib
+import copy
 import importlib.util
 import io
 import json
+import os
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
+from tests.utils import REPO_ROOT
+
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
+CONFIGS = osp.join(REPO_ROOT, 'configs')
+# Config.fromfile of this process, whatever a test patches.
+PARSE = Config.fromfile
+# The repository's configs as parsed once in this module, by file state.
+_parsed_configs = {}
 
 
 @pytest.fixture(scope='module')
@@ -19,6 +28,28 @@ def h2h():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def parse_repository_configs_once(monkeypatch):
+    """A study reads the same two or three configs of configs/ some twenty
+    times (digests, run configs, the plan), a quarter of a second each; here
+    each is parsed once and every read gets a deep copy. The files do not
+    change during the tests (the key holds their size and mtime); other
+    files, the run configs the tool writes, are parsed every time."""
+
+    def fromfile(filename, *args, **kwargs):
+        path = osp.abspath(str(filename))
+        if not path.startswith(CONFIGS + os.sep):
+            return PARSE(filename, *args, **kwargs)
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size, args,
+               tuple(sorted(kwargs.items())))
+        if key not in _parsed_configs:
+            _parsed_configs[key] = PARSE(filename, *args, **kwargs)
+        return copy.deepcopy(_parsed_configs[key])
+
+    monkeypatch.setattr(Config, 'fromfile', staticmethod(fromfile))
 
 
 def test_options_and_variant_specs(h2h):
