@@ -31,7 +31,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from tools.utils.launch import (EVAL_ALIASES, add_checkpoint_match_hook,
                                 add_launch_args, apply_work_dir,
                                 check_paths_exist, finish_distributed,
-                                parse_launch_args, prepare_cpu_distributed)
+                                format_each_config_once, parse_launch_args,
+                                prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -173,6 +174,7 @@ def build_config(args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
+    format_each_config_once()  # mmengine formats the config 4+ times
     cfg = build_config(args)
     prepare_cpu_distributed(cfg, args.launcher)
     if 'runner_type' in cfg:
