@@ -350,3 +350,33 @@ def test_an_edited_config_is_a_new_run(h2h, tmp_path):
     ])
     labels = list(next(iter(rows.values())))
     assert labels == ['pfpn-stock', 'oanet@d/bbb', 'oanet@d/ccc']
+
+
+def test_evaluation_builds_the_model_the_variant_trained(
+        h2h, tmp_path, monkeypatch):
+    # A variant that widens a head must be evaluated with the wider head,
+    # or its checkpoint does not load; test options come last and win.
+    name, variant = h2h.parse_variant(
+        'wide=configs/x.py:model.semantic_head.feat_channels=128,'
+        'model.w=1')
+    variant.update(test_options={'model.w': 2}, digest='d', reuse=None)
+    children = []
+
+    def fake_child(command, log_file):
+        children.append(command)
+        with open(tmp_path / 'eval_wide_amodal_spec.json') as f:
+            spec = json.load(f)
+        with open(spec['out'], 'w') as f:
+            json.dump(dict(metrics={}, cfg_options=spec['cfg_options']), f)
+
+    monkeypatch.setattr(h2h, 'run_child', fake_child)
+
+    class Args:
+        warmup_images = 0
+
+    result = h2h.evaluate(Args, name, variant, str(tmp_path), 'run.py',
+                          'ckpt.pth', 'amodal')
+    assert len(children) == 1
+    assert result['cfg_options'] == [
+        'model.semantic_head.feat_channels=128', 'model.w=1', 'model.w=2'
+    ]

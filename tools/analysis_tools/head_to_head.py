@@ -517,7 +517,10 @@ def evaluate(args, name: str, variant: dict, run_dir: str, run_config: str,
         config=run_config,
         checkpoint=checkpoint,
         work_dir=osp.join(run_dir, f'test_{tag}'),
-        cfg_options=option_list(variant['test_options']),
+        # The trained model's own options first (a wider head must be
+        # built wider to load), then the test-time ones.
+        cfg_options=option_list(variant['train_options']) +
+        option_list(variant['test_options']),
         warmup_images=args.warmup_images,
         out=out)
     spec_file = osp.join(run_dir, f'eval_{tag}_spec.json')
