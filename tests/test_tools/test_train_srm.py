@@ -154,8 +154,7 @@ def test_a_results_file_with_a_foreign_image_or_size_is_refused(
     image_id = results[-1]['image_id']
     with pytest.raises(
             ValueError,
-            match=re.escape(path) + f'.*image_id {image_id} has size '
-            r'\[67, 66\]'):
+            match=re.escape(path) + f'.*image_id {image_id} .*RLE is 67x66'):
         srm_annotations(settings, path)
 
 

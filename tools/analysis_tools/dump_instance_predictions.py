@@ -42,6 +42,7 @@ from mmengine.runner import Runner
 from pycocotools import mask as mask_utils
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
+from mmoanet.datasets.annotation_checks import naming_json_errors
 
 # tools.*: helpers of the scripts, found from the checkout's root.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
@@ -140,7 +141,7 @@ def thing_category_ids(panoptic_json: str,
     Raises:
         ValueError: A thing class has no category of that name.
     """
-    with open(panoptic_json) as f:
+    with open(panoptic_json) as f, naming_json_errors(panoptic_json):
         categories = json.load(f)['categories']
     id_of_name = {category['name']: category['id'] for category in categories}
     missing = [name for name in thing_classes if name not in id_of_name]

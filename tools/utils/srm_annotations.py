@@ -23,6 +23,8 @@ from mmengine.structures import InstanceData, PixelData
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset, Sampler
 
+from mmoanet.datasets.annotation_checks import (naming_json_errors,
+                                                segmentation_problem)
 from mmoanet.evaluation.functional import load_panoptic_png
 from mmoanet.utils.constants import IGNORE_INDEX
 
@@ -130,9 +132,9 @@ class SRMAnnotations(Dataset):
             if not osp.exists(path):
                 raise FileNotFoundError(f'SRM training data: {path} does '
                                         'not exist')
-        with open(panoptic_json) as f:
+        with open(panoptic_json) as f, naming_json_errors(panoptic_json):
             panoptic = json.load(f)
-        with open(instances_json) as f:
+        with open(instances_json) as f, naming_json_errors(instances_json):
             instances = json.load(f)
         self.png_dir = png_dir
         label_of_name = {name: label for label, name in enumerate(classes)}
@@ -168,7 +170,7 @@ class SRMAnnotations(Dataset):
                 continue
             if label >= self.num_things:
                 continue  # stuff in a detection-format export
-            self._check_size(ann, sizes, instances_json, panoptic_json)
+            self._check_segmentation(ann, sizes, instances_json, panoptic_json)
             by_image.setdefault(ann['image_id'], []).append(
                 dict(segmentation=ann['segmentation'], label=label))
         self.items = []
@@ -221,17 +223,20 @@ class SRMAnnotations(Dataset):
         return kept
 
     @staticmethod
-    def _check_size(ann: dict, sizes: Dict[int, List[int]], source: str,
-                    panoptic_json: str) -> None:
-        """An RLE must be at its image's size in the panoptic JSON."""
-        segmentation = ann['segmentation']
-        expected = sizes.get(ann['image_id'])
-        if (isinstance(segmentation, dict) and expected is not None
-                and list(segmentation.get('size', ())) != expected):
+    def _check_segmentation(ann: dict, sizes: Dict[int, List[int]],
+                            source: str, panoptic_json: str) -> None:
+        """A mask must fit its image's size in the panoptic JSON
+        (:func:`~mmoanet.datasets.annotation_checks.segmentation_problem`,
+        the check the datasets run on their annotations)."""
+        size = sizes.get(ann['image_id'])
+        if size is None:
+            return
+        problem = segmentation_problem(ann['segmentation'], *size)
+        if problem is not None:
             raise ValueError(
-                f'{source}: a mask of image_id {ann["image_id"]} has size '
-                f'{segmentation.get("size")}, but the image is {expected} '
-                f'(height, width) in {panoptic_json}')
+                f'{source}: a mask of image_id {ann["image_id"]} (annotation '
+                f'{ann.get("id", "without id")}): {problem} (image size '
+                f'from {panoptic_json})')
 
     @staticmethod
     def _category_labels(categories: List[dict], label_of_name: Dict[str, int],
