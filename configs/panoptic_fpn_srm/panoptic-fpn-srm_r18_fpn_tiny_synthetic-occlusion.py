@@ -23,7 +23,10 @@ model = dict(
         rank_by='srm'),
     test_cfg=dict(
         panoptic=dict(
-            stuff_area_mode='class', uncovered_things='void', max_per_img=30)))
+            stuff_area_mode='class',
+            uncovered_things='void',
+            same_class_order='score',  # see panoptic-fpn-srm_r50_fpn_1x_coco
+            max_per_img=30)))
 
 # tools/train_srm.py: the synthetic set's amodal instance masks; 1,200
 # steps at lr 1e-2 is what the SRM alone needed on it (srm_alone.py).

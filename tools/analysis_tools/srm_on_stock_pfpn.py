@@ -28,6 +28,14 @@ and are refused.
 
     python tools/analysis_tools/srm_on_stock_pfpn.py --srm-input pred \
         --styles panoptic amodal coco --seeds 0 1 2
+
+``--same-class-order score`` (the default) lays instances of one class by
+detection score, in the slots the SRM gives that class
+(``test_cfg.panoptic.same_class_order``); its rows are ``pfpn-srm-cls`` /
+``pfpn-srm-pred-cls``. ``rank`` is the paper's rule, every instance by its
+ranking score (rows ``pfpn-srm`` / ``pfpn-srm-pred``). An SRM checkpoint or
+prediction file already in the run's folder is reused (``train_srm.py
+--resume``), so the two rules are compared on the same SRM.
 """
 import argparse
 import copy
@@ -47,6 +55,8 @@ from tools.analysis_tools.head_to_head import (append_result, git_state,
 SRM_CONFIG = ('configs/panoptic_fpn_srm/'
               'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
 VARIANTS = {'gt': 'pfpn-srm', 'pred': 'pfpn-srm-pred'}
+#: --same-class-order -> suffix of the variant name.
+ORDER_SUFFIXES = {'rank': '', 'score': '-cls'}
 FUSION = 'srm-void'  # compare_fusion_heads row: SRM order, VOID rule
 
 
@@ -64,7 +74,19 @@ def parse_args():
         default='gt',
         help='what the SRM learns from: the instance annotations (gt) or '
         'the stock detector\'s predictions on the train split (pred)')
+    parser.add_argument(
+        '--same-class-order',
+        choices=sorted(ORDER_SUFFIXES),
+        default='score',
+        help='test_cfg.panoptic.same_class_order of SRMFusionHead: order '
+        'instances of one class by detection score (default) or by their '
+        'ranking scores (the paper)')
     return parser.parse_args()
+
+
+def variant_name(args) -> str:
+    """The results-file variant of these options."""
+    return VARIANTS[args.srm_input] + ORDER_SUFFIXES[args.same_class_order]
 
 
 def upgrade(args, stock: dict) -> dict:
@@ -89,6 +111,8 @@ def upgrade(args, stock: dict) -> dict:
     dump_seconds = None
     if args.srm_input == 'pred':
         predictions = osp.abspath(osp.join(work_dir, 'train_predictions.json'))
+        extra = ['--ins-ann-file', predictions]
+    if args.srm_input == 'pred' and not osp.isfile(predictions):
         dump_command = [
             python, 'tools/analysis_tools/dump_instance_predictions.py',
             spec['config'], spec['checkpoint'], '--split', 'train', '--out',
@@ -97,24 +121,26 @@ def upgrade(args, stock: dict) -> dict:
         start = time.perf_counter()
         run_child(dump_command, osp.join(work_dir, 'dump.log'))
         dump_seconds = time.perf_counter() - start
-        extra = ['--ins-ann-file', predictions]
+    srm_dir = osp.join(work_dir, 'srm')
+    reused = osp.isfile(osp.join(srm_dir, 'srm_latest.pth'))
     srm_command = [
         python, 'tools/train_srm.py', SRM_CONFIG, '--workers', '1', '--seed',
         str(seed), '--iters',
-        str(args.srm_iters), '--work-dir',
-        osp.join(work_dir, 'srm'), '--cfg-options',
+        str(args.srm_iters), '--work-dir', srm_dir, '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}'
-    ] + extra
+    ] + extra + (['--resume'] if reused else [])
     start = time.perf_counter()
-    run_child(srm_command, osp.join(work_dir, 'train_srm.log'))
+    log_name = 'train_srm_resume.log' if reused else 'train_srm.log'
+    run_child(srm_command, osp.join(work_dir, log_name))
     srm_seconds = time.perf_counter() - start
-    out_file = osp.join(work_dir, 'fusion_heads.json')
+    out_file = osp.join(work_dir, f'fusion_heads_{args.same_class_order}.json')
     compare_command = [
         python, 'tools/analysis_tools/compare_fusion_heads.py', spec['config'],
         spec['checkpoint'], '--srm-checkpoint',
         osp.join(work_dir, 'srm', 'srm_latest.pth'), '--out', out_file,
         '--cfg-options', 'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False'
+        'test_dataloader.persistent_workers=False',
+        f'model.test_cfg.panoptic.same_class_order={args.same_class_order}'
     ]
     run_child(compare_command, osp.join(work_dir, 'compare.log'))
     with open(out_file) as f:
@@ -122,14 +148,18 @@ def upgrade(args, stock: dict) -> dict:
     commit, dirty = git_state()
     record = copy.deepcopy(stock)
     record.update(
-        variant=VARIANTS[args.srm_input],
+        variant=variant_name(args),
+        same_class_order=args.same_class_order,
         fusion_head='SRMFusionHead',
         srm_input=args.srm_input,
         dump_wall_s=dump_seconds,
         metrics=fusion[FUSION],
         stock_metrics_same_run=fusion['heuristic'],
         srm_train_command=' '.join(srm_command),
-        srm_train_wall_s=srm_seconds,
+        # A reused SRM was trained (and timed) for an earlier row.
+        srm_train_wall_s=None if reused else srm_seconds,
+        srm_reused=reused,
+        srm_checkpoint=osp.join(srm_dir, 'srm_latest.pth'),
         test_command=' '.join(compare_command),
         command=' '.join([python] + sys.argv),
         git_commit=commit,
@@ -141,7 +171,7 @@ def upgrade(args, stock: dict) -> dict:
 
 def main():
     args = parse_args()
-    variant = VARIANTS[args.srm_input]
+    variant = variant_name(args)
     if args.srm_input == 'gt' and 'panoptic' in args.styles:
         raise SystemExit('style "panoptic" has no instance annotations: '
                          'the SRM has no overlapping masks to learn from; '
@@ -165,10 +195,13 @@ def main():
             continue
         record = upgrade(args, stock)
         append_result(args.results, record)
+        srm_seconds = record['srm_train_wall_s']
+        srm_note = ('SRM reused' if srm_seconds is None else
+                    f'SRM trained in {srm_seconds:.0f} s')
         print(
             f'{variant} {key}: PQ {record["metrics"]["coco_panoptic/PQ"]:.2f}'
-            f' (stock {stock["metrics"]["coco_panoptic/PQ"]:.2f}), SRM '
-            f'trained in {record["srm_train_wall_s"]:.0f} s',
+            f' (stock {stock["metrics"]["coco_panoptic/PQ"]:.2f}), '
+            f'{srm_note}',
             flush=True)
 
 

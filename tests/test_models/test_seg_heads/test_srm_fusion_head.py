@@ -11,7 +11,7 @@ from scipy import ndimage
 
 import mmoanet  # noqa: F401  (registers the heads)
 from mmoanet.models.seg_heads.panoptic_fusion_heads import (
-    fusion_utils, panoptic_sample_fields)
+    fusion_utils, panoptic_sample_fields, same_class_by_score)
 
 # 2 thing classes (0 person, 1 tie), 2 stuff classes (labels 2 and 3),
 # VOID is 4 and INSTANCE_OFFSET is 1000.
@@ -544,3 +544,64 @@ def test_score_order_with_mmdets_rules_equals_heuristic_fusion(seed):
     assert (expected.sem_seg == VOID).any()
     assert (expected.sem_seg >= 1000).any()
     assert torch.equal(result.sem_seg, expected.sem_seg)
+
+
+def person_with_fragment_and_tie():
+    """A person (rows/cols 0-5, score .9), a low-score fragment of it
+    (rows 0-1, score .65) and a tie on the person (score .6)."""
+    return InstanceData(
+        masks=torch.stack(
+            [box_mask(0, 0, 6, 6),
+             box_mask(0, 0, 2, 6),
+             box_mask(2, 2, 4, 4)]),
+        labels=torch.tensor([PERSON, PERSON, TIE]),
+        scores=torch.tensor([0.9, 0.65, 0.6]),
+        bboxes=torch.tensor([[0., 0, 6, 6], [0, 0, 2, 6], [2, 2, 4, 4]]))
+
+
+def test_same_class_by_score_keeps_class_slots_and_reorders_within():
+    rank = torch.tensor([0.2, 0.9, 0.5, 0.7, 0.1])
+    labels = torch.tensor([0, 0, 1, 0, 1])
+    scores = torch.tensor([0.99, 0.6, 0.7, 0.8, 0.95])
+    keys = same_class_by_score(rank, scores, labels)
+    order = torch.argsort(keys, descending=True).tolist()
+    # Rank order: 1, 3, 2, 0, 4 -> class slots 0, 0, 1, 0, 1. Class 0 takes
+    # its slots by score (0, 3, 1), class 1 by score (4, 2).
+    assert order == [0, 3, 4, 1, 2]
+    # One instance per class: the rank order itself.
+    one_each = same_class_by_score(rank[:3], scores[:3], torch.arange(3))
+    assert torch.argsort(one_each, descending=True).tolist() == \
+        torch.argsort(rank[:3], descending=True).tolist()
+
+
+def test_same_class_order_score_lets_the_object_cover_its_fragment():
+    expected_tie = TIE + 1 * 1000
+    by_rank = predict_one(
+        build_head('srm'), person_with_fragment_and_tie(), all_stuff_a())
+    by_score = predict_one(
+        build_head('srm', same_class_order='score'),
+        person_with_fragment_and_tie(), all_stuff_a())
+    rank_seg = by_rank['pred_panoptic_seg'].sem_seg[0]
+    score_seg = by_score['pred_panoptic_seg'].sem_seg[0]
+    # The tie is on top either way: the SRM still orders the classes.
+    assert rank_seg[2, 2] == expected_tie and score_seg[2, 2] == expected_tie
+    # Both person masks read the same SRM channel; the fragment, clear of
+    # the tie, has the higher mean, so ranking scores alone lay it before
+    # the whole person (16 of 36 pixels covered, laid too): two person
+    # segments. By score the whole person comes first and the fragment,
+    # fully covered, is skipped.
+    assert len({
+        int(v)
+        for v in rank_seg.unique() if v % 1000 == PERSON and v >= 1000
+    }) == 2
+    person_ids = {
+        int(v)
+        for v in score_seg.unique() if v % 1000 == PERSON and v >= 1000
+    }
+    assert len(person_ids) == 1
+    assert (score_seg == person_ids.pop()).sum() == 36 - 4
+
+
+def test_same_class_order_error_names_the_setting():
+    with pytest.raises(ValueError, match='same_class_order'):
+        build_head('srm', same_class_order='area')

@@ -1,3 +1,4 @@
-from .srm_fusion_head import SRMFusionHead, panoptic_sample_fields
+from .srm_fusion_head import (SRMFusionHead, panoptic_sample_fields,
+                              same_class_by_score)
 
-__all__ = ['SRMFusionHead', 'panoptic_sample_fields']
+__all__ = ['SRMFusionHead', 'panoptic_sample_fields', 'same_class_by_score']

@@ -25,6 +25,7 @@ from .fusion_utils import equal_value_components, mask_boxes
 RANK_KEYS = ('srm', 'score')
 STUFF_AREA_MODES = ('connected', 'class')
 UNCOVERED_THINGS_RULES = ('stuff', 'void')
+SAME_CLASS_ORDERS = ('rank', 'score')
 SEG_LAYOUTS = ('auto', 'things_stuff', 'stuff_things', 'stuff')
 #: ``PixelData`` field of :meth:`SRMFusionHead.predict` -> data-sample key
 #: (the keys OANet's metrics, visualizer and inference tools read).
@@ -39,6 +40,7 @@ DEFAULT_TEST_CFG = dict(
     stuff_area_mode='connected',
     max_per_img=100,
     uncovered_things='stuff',
+    same_class_order='rank',
     compare_orders=False)
 
 
@@ -99,6 +101,11 @@ class SRMFusionHead(BasePanopticFusionHead):
               one tiny OANet (synthetic set, docs/benchmarks.md) it gave
               PQ_st 86.8 against 85.3; on one tiny stock PanopticFPN with
               this head, 91.4 against 90.0.
+            - same_class_order (str): how instances of the same class are
+              ordered under ``rank_by='srm'``. ``'rank'`` (default, the
+              paper): by their ranking scores too. ``'score'``: by
+              detection score, in the slots the ranking gives that class
+              (:func:`same_class_by_score`); the SRM still orders classes.
             - compare_orders (bool): also return both orders,
               ``sem_seg_srm`` and ``sem_seg_score`` (data-sample keys
               ``pred_panoptic_seg_srm`` / ``_score``, see
@@ -126,6 +133,11 @@ class SRMFusionHead(BasePanopticFusionHead):
                 'test_cfg.panoptic.uncovered_things must be one of '
                 f'{UNCOVERED_THINGS_RULES}, got '
                 f'{full_test_cfg.uncovered_things!r}')
+        if full_test_cfg.same_class_order not in SAME_CLASS_ORDERS:
+            raise ValueError(
+                'test_cfg.panoptic.same_class_order must be one of '
+                f'{SAME_CLASS_ORDERS}, got '
+                f'{full_test_cfg.same_class_order!r}')
         if seg_layout not in SEG_LAYOUTS:
             raise ValueError(f'seg_layout must be one of {SEG_LAYOUTS}, '
                              f'got {seg_layout!r}')
@@ -224,7 +236,11 @@ class SRMFusionHead(BasePanopticFusionHead):
         # The SRM runs once; every order below reuses its scores.
         rank_scores = self.srm.rank_scores(mask_results, img_shape).detach()
         mask_results.rank_scores = rank_scores
-        order_keys = dict(srm=rank_scores, score=mask_results.scores)
+        srm_keys = rank_scores
+        if self.test_cfg.same_class_order == 'score':
+            srm_keys = same_class_by_score(rank_scores, mask_results.scores,
+                                           mask_results.labels)
+        order_keys = dict(srm=srm_keys, score=mask_results.scores)
         uncovered_void = None
         if self.test_cfg.uncovered_things == 'void':
             uncovered_void = thing_wins
@@ -417,6 +433,40 @@ class SRMFusionHead(BasePanopticFusionHead):
         small_component[0] = False  # not stuff
         small = small_component[components]
         return torch.from_numpy(small).to(panoptic_seg.device)
+
+
+def same_class_by_score(rank_keys: Tensor, scores: Tensor,
+                        labels: Tensor) -> Tensor:
+    """Order keys: rank order between classes, score order within one.
+
+    The SRM pastes every instance of a class into the same channel, so it
+    sees nothing that tells two instances of one class apart; their order
+    is left to the detection score, which also lays a low-score fragment of
+    an object after the object itself (and ``mask_overlap`` then drops
+    it). Each class keeps the laying slots that ``rank_keys`` give its
+    instances; the slots are handed out again by descending score.
+
+    Args:
+        rank_keys (Tensor): float, shape (N,), larger is laid first.
+        scores (Tensor): float, shape (N,), detection scores.
+        labels (Tensor): long, shape (N,).
+
+    Returns:
+        Tensor: float, shape (N,), larger is laid first.
+    """
+    num = rank_keys.numel()
+    order = torch.argsort(rank_keys, descending=True, stable=True)
+    slots = torch.empty_like(order)
+    slots[order] = torch.arange(num, device=order.device)
+    keys = torch.empty_like(rank_keys, dtype=torch.float)
+    labels = labels.to(rank_keys.device)
+    scores = scores.to(rank_keys.device)
+    for label in labels.unique():
+        members = (labels == label).nonzero().squeeze(1)
+        by_score = members[torch.argsort(
+            scores[members], descending=True, stable=True)]
+        keys[by_score] = (num - slots[members].sort().values).float()
+    return keys
 
 
 def panoptic_sample_fields(result: PixelData) -> Dict[str, PixelData]:
