@@ -44,7 +44,7 @@ model = dict(
     # The SRM orders instances of different classes; two of one class share
     # its channel, so they keep detection-score order, which lays an object
     # before a low-score fragment of it (same_class_order='score', not in
-    # the paper; +1.0 to +1.5 PQ over the paper's 'rank' on the synthetic
+    # the paper; +0.3 to +1.3 PQ over the paper's 'rank' on the synthetic
     # head-to-head, docs/benchmarks.md).
     test_cfg=dict(
         panoptic=dict(
