@@ -113,9 +113,14 @@ def test_every_variant_is_scored_on_the_same_predictions(setup):
     # around them; left VOID they do not.
     assert (report['score-void']['coco_panoptic/SQ_st']
             > report['score-stuff']['coco_panoptic/SQ_st'])
+    # The same-class rule only reorders things: on the oracle's instances
+    # (ground-truth masks) it leaves every stuff segment of 'srm-void'.
+    assert (report['srm-void-cls']['coco_panoptic/PQ_st'] == report['srm-void']
+            ['coco_panoptic/PQ_st'])
+    assert 0 < report['srm-void-cls']['coco_panoptic/PQ_th'] <= 100
     table = compare_fusion_heads.markdown_table(report)
     assert table.count('\n') == len(report) + 1
-    assert '| srm-void |' in table
+    assert '| srm-void |' in table and '| srm-void-cls |' in table
 
 
 def test_command_line_on_a_checkpoint(setup, tmp_path):

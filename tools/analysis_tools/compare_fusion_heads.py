@@ -11,7 +11,10 @@ variant's ``pred_panoptic_seg``. Only the fusion differs between rows:
   score or by SRM rank, each with ``uncovered_things='stuff'`` and
   ``'void'``; the other fusion settings are the config's
   ``model.test_cfg.panoptic`` (for a stock PanopticFPN config with
-  ``stuff_area_mode='class'``, mmdet's rule, unless the config sets it).
+  ``stuff_area_mode='class'``, mmdet's rule, unless the config sets it);
+- ``srm-void-cls``: ``srm-void`` with ``same_class_order='score'``
+  (instances of one class by detection score, in the slots the SRM gives
+  their class), whatever the config sets.
 
 Works for mmdet's PanopticFPN (C_st + 1 semantic channels; the SRM comes
 from ``--srm-checkpoint``, a ``tools/train_srm.py`` checkpoint) and for
@@ -50,7 +53,8 @@ from tools.train_srm import load_srm_checkpoint
 
 #: Evaluators that read instance predictions, not the fusion result.
 NOT_FUSION_METRICS = ('OcclusionOrderMetric', )
-VARIANTS = ('heuristic', 'score-stuff', 'score-void', 'srm-stuff', 'srm-void')
+VARIANTS = ('heuristic', 'score-stuff', 'score-void', 'srm-stuff', 'srm-void',
+            'srm-void-cls')
 COLUMNS = (
     ('PQ', 'coco_panoptic/PQ'),
     ('SQ', 'coco_panoptic/SQ'),
@@ -63,6 +67,7 @@ COLUMNS = (
     ('both kept %', 'panoptic_occlusion/both_kept'),
     ('things buried %', 'panoptic_errors/buried'),
     ('things not laid %', 'panoptic_errors/not_laid'),
+    ('false things %', 'panoptic_errors/fp_th'),
     ('stuff px voided %', 'panoptic_errors/stuff_voided'),
     ('stuff px confused %', 'panoptic_errors/stuff_confused'),
 )
@@ -157,9 +162,11 @@ def build_variant_heads(model: torch.nn.Module, cfg: Config,
                     num_stuff_classes=num_stuff,
                     test_cfg=panoptic_cfg))
             continue
-        rank_by, uncovered = name.split('-')
+        rank_by, uncovered, *same_class = name.split('-')
         test_cfg = copy.deepcopy(panoptic_cfg)
         test_cfg.update(uncovered_things=uncovered, compare_orders=False)
+        if same_class:  # '-cls': one class in score order, in its slots
+            test_cfg.update(same_class_order='score')
         variant = MODELS.build(
             dict(
                 type='SRMFusionHead',
