@@ -96,6 +96,8 @@ def test_paper_schedule_and_settings():
      'model.test_cfg.rcnn.nms.class_agnostic', False),
     ('oanet_r50_fpn_srm-pred.py', 'model.panoptic_fusion_head.srm.train_input',
      'pred'),
+    ('oanet_r50_fpn_same-class-score.py',
+     'model.test_cfg.panoptic.same_class_order', 'score'),
 ])
 def test_ablation_changes_one_setting(name, key, value):
     cfg = Config.fromfile(osp.join('configs/oanet', name))
