@@ -112,17 +112,18 @@ def upgrade(args, stock: dict) -> dict:
     if args.srm_input == 'pred':
         predictions = osp.abspath(osp.join(work_dir, 'train_predictions.json'))
         extra = ['--ins-ann-file', predictions]
-    if args.srm_input == 'pred' and not osp.isfile(predictions):
-        dump_command = [
-            python, 'tools/analysis_tools/dump_instance_predictions.py',
-            spec['config'], spec['checkpoint'], '--split', 'train', '--out',
-            predictions
-        ]
-        start = time.perf_counter()
-        run_child(dump_command, osp.join(work_dir, 'dump.log'))
-        dump_seconds = time.perf_counter() - start
+        if not osp.isfile(predictions):  # else reused, see the docstring
+            dump_command = [
+                python, 'tools/analysis_tools/dump_instance_predictions.py',
+                spec['config'], spec['checkpoint'], '--split', 'train',
+                '--out', predictions
+            ]
+            start = time.perf_counter()
+            run_child(dump_command, osp.join(work_dir, 'dump.log'))
+            dump_seconds = time.perf_counter() - start
     srm_dir = osp.join(work_dir, 'srm')
-    reused = osp.isfile(osp.join(srm_dir, 'srm_latest.pth'))
+    srm_checkpoint = osp.join(srm_dir, 'srm_latest.pth')
+    reused = osp.isfile(srm_checkpoint)
     srm_command = [
         python, 'tools/train_srm.py', SRM_CONFIG, '--workers', '1', '--seed',
         str(seed), '--iters',
@@ -136,9 +137,8 @@ def upgrade(args, stock: dict) -> dict:
     out_file = osp.join(work_dir, f'fusion_heads_{args.same_class_order}.json')
     compare_command = [
         python, 'tools/analysis_tools/compare_fusion_heads.py', spec['config'],
-        spec['checkpoint'], '--srm-checkpoint',
-        osp.join(work_dir, 'srm', 'srm_latest.pth'), '--out', out_file,
-        '--cfg-options', 'test_dataloader.num_workers=0',
+        spec['checkpoint'], '--srm-checkpoint', srm_checkpoint, '--out',
+        out_file, '--cfg-options', 'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False',
         f'model.test_cfg.panoptic.same_class_order={args.same_class_order}'
     ]
@@ -159,7 +159,7 @@ def upgrade(args, stock: dict) -> dict:
         # A reused SRM was trained (and timed) for an earlier row.
         srm_train_wall_s=None if reused else srm_seconds,
         srm_reused=reused,
-        srm_checkpoint=osp.join(srm_dir, 'srm_latest.pth'),
+        srm_checkpoint=srm_checkpoint,
         test_command=' '.join(compare_command),
         command=' '.join([python] + sys.argv),
         git_commit=commit,
