@@ -7,7 +7,7 @@
 mmcv with its compiled ops is a prerequisite, not a requirement pip installs
 (see requirements/mmcv.txt and docs/installation.md). The configs and
 ``model-index.yml`` are shipped inside the package as ``mmoanet/.mim/``, as
-OpenMMLab packages do, so that ``_base_ = 'mmoanet::oanet/oanet_r50_fpn.py'``
+OpenMMLab packages do, so that ``_base_ = 'mmoanet::oanet/oanet_r50_fpn_100k_coco-panoptic.py'``
 works from a config anywhere.
 """
 import os

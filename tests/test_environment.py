@@ -38,7 +38,7 @@ def test_roi_align_matches_a_hand_computed_average():
 
 
 def test_mmdet_prefix_resolves_a_base_config():
-    cfg = Config.fromfile('configs/oanet/oanet_r50_fpn.py')
+    cfg = Config.fromfile('configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py')
     # Inherited from mmdet's package through the `mmdet::` prefix.
     assert cfg.model.backbone.type == 'ResNet'
     assert cfg.model.type == 'OANet'

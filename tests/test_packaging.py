@@ -26,7 +26,7 @@ from tests.utils import REPO_ROOT
 BUILD_INPUTS = ('setup.py', 'setup.cfg', 'MANIFEST.in', 'README.md', 'LICENSE',
                 'model-index.yml', 'requirements', 'configs', 'mmoanet',
                 'tests', 'tools')
-USER_CONFIG = """_base_ = 'mmoanet::oanet/oanet_r50_fpn.py'
+USER_CONFIG = """_base_ = 'mmoanet::oanet/oanet_r50_fpn_100k_coco-panoptic.py'
 model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))
 """
 
@@ -82,8 +82,8 @@ def test_wheel_ships_configs_and_model_index_but_no_tests(wheel):
     version = osp.basename(wheel).split('-')[1]
     tops = {name.split('/')[0] for name in names}
     assert tops == {'mmoanet', f'mmoanet-{version}.dist-info'}
-    for path in ('configs/oanet/oanet_r50_fpn.py',
-                 'configs/oanet/oanet_r18_fpn_tiny_synthetic-occlusion.py',
+    for path in ('configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py',
+                 'configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py',
                  'configs/oanet/metafile.yml', 'model-index.yml'):
         assert f'mmoanet/.mim/{path}' in names, path
     repo_configs = {
@@ -221,9 +221,9 @@ def test_installed_mmoanet_resolves_its_prefix(tmp_path):
     # The file mmengine read is the package's, i.e. this checkout's configs.
     shipped = osp.join(
         osp.dirname(mmoanet.__file__), '.mim', 'configs', 'oanet',
-        'oanet_r50_fpn.py')
+        'oanet_r50_fpn_100k_coco-panoptic.py')
     assert osp.samefile(
-        shipped, osp.join(REPO_ROOT, 'configs', 'oanet', 'oanet_r50_fpn.py'))
+        shipped, osp.join(REPO_ROOT, 'configs', 'oanet', 'oanet_r50_fpn_100k_coco-panoptic.py'))
 
 
 def test_prefix_without_import_says_what_mmengine_says(tmp_path):

@@ -24,7 +24,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from tools.utils import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                  'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 DATA_ARGS = dict(num_train=400, num_val=100, size=160, seed=0)
 
 

@@ -1,6 +1,6 @@
 """Train an mmoanet model.
 
-    python tools/train.py configs/oanet/oanet_r50_fpn.py
+    python tools/train.py configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py
     python tools/train.py CONFIG --work-dir DIR --amp --resume
     bash tools/dist_train.sh CONFIG 8          # 8 processes (torchrun)
 

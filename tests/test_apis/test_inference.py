@@ -25,7 +25,7 @@ from mmoanet.evaluation.functional import load_panoptic_png
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir, osp.pardir))
 CONFIG = osp.join(REPO, 'configs', 'oanet',
-                  'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 TOOL = osp.join(REPO, 'tools', 'inference.py')
 SIZE = 91
 NUM_CLASSES = len(SYNTHETIC_OCCLUSION_METAINFO['classes'])

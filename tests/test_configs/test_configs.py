@@ -24,8 +24,8 @@ def without_pretrained(cfg):
 def test_all_configs_are_found():
     names = {osp.basename(path) for path in CONFIGS}
     assert {
-        'oanet_r50_fpn.py', 'oanet_r101_fpn.py',
-        'oanet_r18_fpn_tiny_synthetic-occlusion.py'
+        'oanet_r50_fpn_100k_coco-panoptic.py', 'oanet_r101_fpn_100k_coco-panoptic.py',
+        'oanet_r18_fpn_1200i_synthetic-occlusion.py'
     } <= names
     assert len(CONFIGS) >= 16
 
@@ -59,7 +59,7 @@ def test_metafile_names_every_config():
 
 
 def test_paper_schedule_and_settings():
-    cfg = Config.fromfile('configs/oanet/oanet_r50_fpn.py')
+    cfg = Config.fromfile('configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py')
     assert cfg.model.stuff_loss_weight == 0.25
     assert cfg.model.share_mode == 'skip'
     assert cfg.model.semantic_head.supervision == 'all'
@@ -77,26 +77,26 @@ def test_paper_schedule_and_settings():
 
 
 @pytest.mark.parametrize('name,key,value', [
-    ('oanet_r50_fpn_lambda-0.5.py', 'model.stuff_loss_weight', 0.5),
-    ('oanet_r50_fpn_stuff-sc.py', 'model.semantic_head.supervision', 'stuff'),
-    ('oanet_r50_fpn_share-none.py', 'model.share_mode', 'none'),
-    ('oanet_r50_fpn_srm-3x3.py', 'model.panoptic_fusion_head.srm.kernel',
+    ('oanet-lambda-0.5_r50_fpn_100k_coco-panoptic.py', 'model.stuff_loss_weight', 0.5),
+    ('oanet-stuff-sc_r50_fpn_100k_coco-panoptic.py', 'model.semantic_head.supervision', 'stuff'),
+    ('oanet-share-none_r50_fpn_100k_coco-panoptic.py', 'model.share_mode', 'none'),
+    ('oanet-srm-3x3_r50_fpn_100k_coco-panoptic.py', 'model.panoptic_fusion_head.srm.kernel',
      '3x3'),
-    ('oanet_r50_fpn_score-order.py', 'model.panoptic_fusion_head.rank_by',
+    ('oanet-score-order_r50_fpn_100k_coco-panoptic.py', 'model.panoptic_fusion_head.rank_by',
      'score'),
-    ('oanet_r50_fpn_pano-instance-gt.py',
+    ('oanet-pano-instance-gt_r50_fpn_100k_coco-panoptic.py',
      'train_dataloader.dataset.instance_source', 'panoptic'),
-    ('oanet_r50_fpn_pano-instance-gt.py',
+    ('oanet-pano-instance-gt_r50_fpn_100k_coco-panoptic.py',
      'model.panoptic_fusion_head.srm.train_input', 'pred'),
-    ('oanet_r101_fpn.py', 'model.backbone.depth', 101),
-    ('oanet_r101_fpn_share-none.py', 'model.share_mode', 'none'),
-    ('oanet_r101_fpn_share-none.py', 'model.backbone.depth', 101),
-    ('oanet_r101_fpn_share-none.py', 'model.stuff_backbone.depth', 101),
-    ('oanet_r50_fpn_per-class-nms.py',
+    ('oanet_r101_fpn_100k_coco-panoptic.py', 'model.backbone.depth', 101),
+    ('oanet-share-none_r101_fpn_100k_coco-panoptic.py', 'model.share_mode', 'none'),
+    ('oanet-share-none_r101_fpn_100k_coco-panoptic.py', 'model.backbone.depth', 101),
+    ('oanet-share-none_r101_fpn_100k_coco-panoptic.py', 'model.stuff_backbone.depth', 101),
+    ('oanet-per-class-nms_r50_fpn_100k_coco-panoptic.py',
      'model.test_cfg.rcnn.nms.class_agnostic', False),
-    ('oanet_r50_fpn_srm-pred.py', 'model.panoptic_fusion_head.srm.train_input',
+    ('oanet-srm-pred_r50_fpn_100k_coco-panoptic.py', 'model.panoptic_fusion_head.srm.train_input',
      'pred'),
-    ('oanet_r50_fpn_same-class-score.py',
+    ('oanet-same-class-score_r50_fpn_100k_coco-panoptic.py',
      'model.test_cfg.panoptic.same_class_order', 'score'),
 ])
 def test_ablation_changes_one_setting(name, key, value):
@@ -111,9 +111,9 @@ def test_stock_panoptic_fpn_baseline_builds_as_mmdet_ships_it():
     """The head-to-head anchor is mmdet's PanopticFPN with its own heads and
     data path, at the tiny OANet's size and budget."""
     baseline = Config.fromfile(
-        'configs/baselines/panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+        'configs/panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
     tiny = Config.fromfile(
-        'configs/oanet/oanet_r18_fpn_tiny_synthetic-occlusion.py')
+        'configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py')
     assert baseline.model.type == 'PanopticFPN'
     assert baseline.model.semantic_head.type == 'PanopticFPNHead'
     assert baseline.model.panoptic_fusion_head.type == 'HeuristicFusionHead'

@@ -22,7 +22,7 @@ def test_configs_are_found():
     assert {
         'panoptic-fpn-srm_r50_fpn_1x_coco.py',
         'panoptic-fpn-srm_r101_fpn_1x_coco.py',
-        'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py'
+        'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py'
     } <= names
 
 

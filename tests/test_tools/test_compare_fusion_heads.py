@@ -17,8 +17,8 @@ from tools.analysis_tools import compare_fusion_heads
 from tools.train_srm import build_srm, save_srm_checkpoint
 
 register_all_modules()
-STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'baselines',
-                        'panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
+                        'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
 
 
 class OracleDetector(torch.nn.Module):
@@ -82,7 +82,7 @@ def setup(tmp_path_factory):
     cfg = Config.fromfile(str(config))
     srm_cfg = Config.fromfile(
         osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-                 'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py'))
+                 'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py'))
     torch.manual_seed(0)
     srm = build_srm(srm_cfg)
     srm_path = str(work / 'srm.pth')

@@ -26,12 +26,12 @@ from tools.train_srm import load_srm_checkpoint
 from tools.train_srm import main as train_srm_main
 
 register_all_modules()
-STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'baselines',
-                        'panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
+                        'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
 OANET_CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                        'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                        'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-                      'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
+                      'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
 SIZE = 67  # the synthetic images' side; the test pipeline resizes to 160
 MAX_PER_IMG = 4
 

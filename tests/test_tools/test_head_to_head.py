@@ -269,7 +269,7 @@ def test_failed_training_is_reported_and_others_go_on(h2h, tmp_path,
                                                       monkeypatch):
 
     def failing_train(args, variant, run_dir, run_config, info):
-        if 'baselines' in variant['config']:
+        if 'panoptic_fpn/' in variant['config']:
             raise RuntimeError('exit 1')
         return 'ckpt', dict(
             train_s_per_iter=0.5, train_wall_s=1.0, train_command='train')

@@ -7,7 +7,7 @@ import pytest
 from tests.utils import REPO_ROOT
 
 TINY = osp.join(REPO_ROOT, 'configs/oanet/'
-                'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 
 
 def _load_test_tool():

@@ -24,9 +24,9 @@ from tools.train_srm import save_srm_checkpoint
 
 register_all_modules()
 SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-                      'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
-STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'baselines',
-                        'panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+                      'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
+STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
+                        'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
 
 
 @pytest.fixture(scope='module')

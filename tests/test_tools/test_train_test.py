@@ -33,7 +33,7 @@ from tools import test as test_tool
 from tools import train as train_tool
 
 TINY = osp.join(REPO_ROOT, 'configs/oanet/'
-                'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 
 # Shrinks the tiny config further: a test trains a handful of iterations.
 CONFIG_TEMPLATE = """

@@ -235,8 +235,8 @@ def test_align_instance_ids_matches_across_orders():
 def test_oanet_configs_use_it():
     from mmengine.config import Config
     repo = osp.join(osp.dirname(__file__), osp.pardir, osp.pardir)
-    for name in ('oanet_r50_fpn.py',
-                 'oanet_r18_fpn_tiny_synthetic-occlusion.py'):
+    for name in ('oanet_r50_fpn_100k_coco-panoptic.py',
+                 'oanet_r18_fpn_1200i_synthetic-occlusion.py'):
         cfg = Config.fromfile(osp.join(repo, 'configs', 'oanet', name))
         assert cfg.visualizer.type == 'PanopticLocalVisualizer'
         meta_keys = cfg.test_dataloader.dataset.pipeline[-1].meta_keys

@@ -58,7 +58,7 @@ import mmoanet  # noqa: F401  (registers OANet and its heads)
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from tools.utils import REPO_ROOT
 
-OANET_CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet', 'oanet_r50_fpn.py')
+OANET_CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet', 'oanet_r50_fpn_100k_coco-panoptic.py')
 MMDET_CONFIG = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
 NUM_THINGS, NUM_STUFF = 80, 53
 MODELS_COMPARED = ('panoptic_fpn', 'oanet')

@@ -24,7 +24,7 @@ variant they name.
     python tools/analysis_tools/head_to_head.py --table-only
     # one more variant: train options, or test options on a trained one
     python tools/analysis_tools/head_to_head.py --variants oanet oanet-wide \\
-        --variant oanet-wide=configs/oanet/oanet_r18_fpn_tiny_synthetic-\\
+        --variant oanet-wide=configs/oanet/oanet_r18_fpn_1200i_synthetic-\\
 occlusion.py:model.semantic_head.feat_channels=64 \\
         --variant oanet-ovl3=@oanet:model.test_cfg.panoptic.mask_overlap=0.3
 
@@ -55,9 +55,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from tools.utils import REPO_ROOT  # noqa: E402
 
-TINY_OANET = 'configs/oanet/oanet_r18_fpn_tiny_synthetic-occlusion.py'
-STOCK_PFPN = ('configs/baselines/'
-              'panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+TINY_OANET = 'configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py'
+STOCK_PFPN = ('configs/panoptic_fpn/'
+              'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
 # name -> config (repository-relative), train options (key -> value, as
 # --cfg-options), test options; or reuse (a trained variant) + test options.
 VARIANTS: Dict[str, dict] = {

@@ -3,7 +3,7 @@
 The R-CNN head's NMS runs at test time only (under the default
 ``train_input='gt'`` no training step uses it), so one checkpoint can be
 tested with both: PanopticFPN's class-agnostic NMS (our default) and Mask
-R-CNN's per-class NMS (``oanet_r50_fpn_per-class-nms.py``). Class-agnostic
+R-CNN's per-class NMS (``oanet-per-class-nms_r50_fpn_100k_coco-panoptic.py``). Class-agnostic
 NMS deletes the lower-scored box of every different-class pair whose boxes
 overlap by more than the IoU threshold, i.e. some of the very pairs the SRM
 orders. Per checkpoint and NMS, the tool reports PQ_th of both orders, the
@@ -34,7 +34,7 @@ from tools.utils import REPO_ROOT
 from tools.utils.experiment import evaluate_checkpoint
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                  'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 NMS_MODES = {'class-agnostic': True, 'per-class': False}
 # (column title, metric key, format)
 COLUMNS = [

@@ -39,7 +39,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from tools.utils import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                  'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 
 
 def parse_args():

@@ -28,7 +28,7 @@ from tools.utils.experiment import (REPO_ROOT, evaluate_checkpoint,
                                     run_options, train_in_subprocess)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                  'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 # (column title, metric key, format)
 COLUMNS = [
     ('PQ', 'coco_panoptic/{}/PQ', '{:.2f}'),

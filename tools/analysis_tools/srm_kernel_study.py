@@ -44,7 +44,7 @@ from tools.analysis_tools.srm_alone import Split, pair_accuracy, train
 from tools.utils import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                  'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 DEFAULT_SETTINGS = ['1x1@4', '3x3@4', '1x7+7x1@4', '1x7+7x1@2', '1x7+7x1@1']
 # (column title, metric key, format); 'gt_acc' is computed by this tool.
 COLUMNS = [

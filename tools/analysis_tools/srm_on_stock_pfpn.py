@@ -53,7 +53,7 @@ from tools.analysis_tools.head_to_head import (append_result, git_state,
                                                load_results, run_child)
 
 SRM_CONFIG = ('configs/panoptic_fpn_srm/'
-              'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
+              'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
 VARIANTS = {'gt': 'pfpn-srm', 'pred': 'pfpn-srm-pred'}
 #: --same-class-order -> suffix of the variant name.
 ORDER_SUFFIXES = {'rank': '', 'score': '-cls'}

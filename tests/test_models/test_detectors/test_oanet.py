@@ -14,7 +14,7 @@ import mmoanet  # noqa: F401  (registers OANet and its heads)
 
 CONFIG = osp.join(
     osp.dirname(__file__), *[osp.pardir] * 3, 'configs', 'oanet',
-    'oanet_r50_fpn.py')
+    'oanet_r50_fpn_100k_coco-panoptic.py')
 NUM_THINGS, NUM_STUFF = 80, 53
 INSTANCE_OFFSET = 1000
 # Odd sizes; ori_shape differs from img_shape to exercise rescaling.

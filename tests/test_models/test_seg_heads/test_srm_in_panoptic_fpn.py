@@ -19,10 +19,10 @@ import mmoanet  # noqa: F401
 from tests.utils import REPO_ROOT
 
 register_all_modules()
-STOCK = osp.join(REPO_ROOT, 'configs', 'baselines',
-                 'panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py')
+STOCK = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
+                 'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
 SRM = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-               'panoptic-fpn-srm_r18_fpn_tiny_synthetic-occlusion.py')
+               'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
 
 
 def build(path, **panoptic_cfg):

@@ -13,7 +13,7 @@ from tests.utils import REPO_ROOT
 
 register_all_modules()
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                  'oanet_r18_fpn_tiny_synthetic-occlusion.py')
+                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
 
 
 def test_same_weights_give_void_or_stuff_where_things_win():

@@ -1,7 +1,7 @@
 # Table 4, "no": the stuff branch has its own ResNet-50, FPN and 3x3 conv +
 # ReLU (OANet.stuff_conv, as deep as the default's shared RPN conv); nothing
 # is shared (36.5 PQ in the paper vs 37.2 for the default, score order).
-_base_ = './oanet_r50_fpn.py'
+_base_ = './oanet_r50_fpn_100k_coco-panoptic.py'
 
 model = dict(
     share_mode='none',

@@ -4,7 +4,7 @@
 #
 # Data: COCO panoptic 2017 for stuff and SRM labels, with the instance
 # branch trained on COCO's instance annotations (overlapping masks), as the
-# paper does; oanet_r50_fpn_pano-instance-gt.py is Table 3's alternative.
+# paper does; oanet-pano-instance-gt_r50_fpn_100k_coco-panoptic.py is Table 3's alternative.
 # Expected layout (docs/training_and_testing.md):
 #   data/coco/{train2017,val2017}/
 #   data/coco/annotations/panoptic_{train,val}2017.json + PNG folders
@@ -67,7 +67,7 @@ model = dict(
             # instances for the canvas.
             score_thr=0.6,
             # PanopticFPN's class-agnostic NMS; Mask R-CNN's per-class NMS
-            # (oanet_r50_fpn_per-class-nms.py) changed PQ by +0.0 to +0.1
+            # (oanet-per-class-nms_r50_fpn_100k_coco-panoptic.py) changed PQ by +0.0 to +0.1
             # over 3 seeds x 2 annotation styles (docs/benchmarks.md).
             nms=dict(type='nms', iou_threshold=0.5, class_agnostic=True),
             max_per_img=100,  # "max number of boxes ... to 100" (Sec. 4.2)

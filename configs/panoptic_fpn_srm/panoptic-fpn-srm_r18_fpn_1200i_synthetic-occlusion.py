@@ -1,8 +1,8 @@
 # The tiny stock PanopticFPN of the head-to-head benchmark
-# (configs/baselines/panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py) with
+# (configs/panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py) with
 # the SRM as its fusion head, for the synthetic occlusion set. Its SRM:
 #   python tools/train_srm.py configs/panoptic_fpn_srm/<this file>
-_base_ = '../baselines/panoptic-fpn_r18_fpn_tiny_synthetic-occlusion.py'
+_base_ = '../panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py'
 
 from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO  # noqa: E402
 

@@ -3,12 +3,12 @@
 # minutes: `make demo` uses it. Not a paper setting; it exists so that the
 # whole pipeline, and the SRM-vs-score comparison, runs anywhere.
 #
-# Changes from oanet_r50_fpn.py, each to cut CPU time:
+# Changes from oanet_r50_fpn_100k_coco-panoptic.py, each to cut CPU time:
 #   ResNet-18 at half width (base_channels=32), random init, nothing frozen
 #   (frozen_stages/norm_eval would freeze random weights); 64-channel FPN;
 #   160 px images, batch 4; 300 proposals, 128 sampled RoIs, 2-conv mask
 #   head; AdamW with a short warm-up instead of the paper's SGD schedule.
-_base_ = './oanet_r50_fpn.py'
+_base_ = './oanet_r50_fpn_100k_coco-panoptic.py'
 
 from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO  # noqa: E402
 
@@ -89,7 +89,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=None,
-    # Type, instance source and test mode come from oanet_r50_fpn.py.
+    # Type, instance source and test mode come from oanet_r50_fpn_100k_coco-panoptic.py.
     dataset=dict(
         data_root=data_root,
         ann_file='annotations/panoptic_train.json',

@@ -1,6 +1,6 @@
 # OANet with a ResNeXt-101 (32x4d) backbone: not in the paper; shows a
 # backbone swap by inheritance.
-_base_ = './oanet_r50_fpn.py'
+_base_ = './oanet_r50_fpn_100k_coco-panoptic.py'
 
 model = dict(
     backbone=dict(

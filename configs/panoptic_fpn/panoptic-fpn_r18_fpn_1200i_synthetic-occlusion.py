@@ -1,5 +1,5 @@
 # mmdet's stock PanopticFPN, shrunk to exactly the size and budget of the
-# tiny OANet (configs/oanet/oanet_r18_fpn_tiny_synthetic-occlusion.py), as
+# tiny OANet (configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py), as
 # the baseline of the head-to-head benchmark
 # (tools/analysis_tools/head_to_head.py). Everything that makes it
 # PanopticFPN stays as mmdet ships it:
