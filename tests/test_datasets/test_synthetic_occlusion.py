@@ -194,8 +194,44 @@ def test_cli(tmp_path, monkeypatch):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         cli.main()
-    assert 'train: num_images=4' in printed.getvalue()
+    text = printed.getvalue()
+    assert 'train: num_images=4' in text
     assert len(load_json(str(out), 'instances_val.json')['images']) == 2
+    # A progress bar per split, counting the images as they are written.
+    assert f'train: 4 images -> {out / "train"}' in text
+    assert f'val: 2 images -> {out / "val"}' in text
+    for done in range(1, 5):
+        assert f'] {done}/4, ' in text
+    assert '] 2/2, ' in text
+    assert text.index('] 4/4, ') < text.index('val: 2 images')
+
+
+def test_progress_is_off_by_default_and_by_flag(tmp_path, capsys):
+    generate_synthetic_occlusion(
+        str(tmp_path / 'lib'), num_train=2, num_val=1, size=48, seed=0)
+    assert capsys.readouterr().out == ''
+    generate_synthetic_occlusion(
+        str(tmp_path / 'bar'),
+        num_train=2,
+        num_val=1,
+        size=48,
+        seed=0,
+        progress=True)
+    assert '] 2/2, ' in capsys.readouterr().out
+    script = osp.join(
+        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
+        'make_synthetic_occlusion.py')
+    spec = importlib.util.spec_from_file_location('make_synthetic', script)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    cli.main([
+        '--out',
+        str(tmp_path / 'quiet'), '--num-train', '2', '--num-val', '1',
+        '--size', '48', '--no-progress'
+    ])
+    text = capsys.readouterr().out
+    assert 'train: num_images=2' in text
+    assert '/2, ' not in text and 'images ->' not in text
 
 
 @pytest.mark.parametrize('metric_type',

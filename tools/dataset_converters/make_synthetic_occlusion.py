@@ -1,5 +1,8 @@
 """Write the synthetic occlusion dataset in the COCO panoptic layout.
 
+A progress bar per split counts the images written (``--no-progress``
+turns it off).
+
 Example::
 
     python tools/dataset_converters/make_synthetic_occlusion.py \
@@ -87,6 +90,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         metavar=('MIN', 'MAX'),
         help='things sampled per image, MAX excluded, before hidden ones '
         'are removed')
+    parser.add_argument(
+        '--no-progress',
+        action='store_true',
+        help='no progress bar (for logs of scripted runs)')
     args = parser.parse_args(argv)
     if args.num_things[0] >= args.num_things[1]:
         parser.error('--num-things: MIN must be below MAX')
@@ -109,7 +116,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         min_visible_area=args.min_visible_area,
         on_top_prob=args.on_top_prob,
         thing_scale=args.thing_scale,
-        num_things=tuple(args.num_things))
+        num_things=tuple(args.num_things),
+        progress=not args.no_progress)
     for split in ('train', 'val'):
         stats = overlap_statistics(args.out, split)
         summary = ', '.join(f'{key}={value:.3g}'

@@ -28,12 +28,14 @@ can score the order from the PNG alone.
 import json
 import os
 import os.path as osp
+import sys
 from collections import Counter
 from typing import Dict, List, Sequence
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
+from mmengine.utils import ProgressBar
 
 from ...evaluation.functional.panoptic_io import id_to_rgb
 from .scene import (STUFF_SPECS, THING_SPECS, SceneObject, coco_like_mask,
@@ -55,7 +57,8 @@ def _mask_bbox(mask: np.ndarray) -> List[float]:
 
 def _write_split(out_dir: str, split: str, num_images: int, size: int,
                  seed: int, ann_style: str, coco_band: int,
-                 overlap_image_share: float, scene_cfg: dict) -> None:
+                 overlap_image_share: float, scene_cfg: dict,
+                 progress: bool) -> None:
     """Generate and write the images and annotation files of a split."""
     split_seed = {'train': 0, 'val': 1}.get(split, 2)
     img_dir = osp.join(out_dir, split)
@@ -64,6 +67,10 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
     os.makedirs(png_dir, exist_ok=True)
     images, panoptic_anns, instance_anns, overlaps = [], [], [], []
     next_ann_id = 1
+    if progress:
+        # The stream of now, not the one bound when mmengine was imported.
+        print(f'{split}: {num_images} images -> {img_dir}', flush=True)
+        bar = ProgressBar(num_images, file=sys.stdout)
     for index in range(num_images):
         # One stream per image: image k does not depend on how many are made.
         rng = np.random.default_rng([seed, split_seed, index])
@@ -142,6 +149,10 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
                 file_name=f'{stem}.jpg',
                 pairs=_overlapping_pairs(scene.objects, ann_ids,
                                          segment_ids.tolist())))
+        if progress:
+            bar.update()
+    if progress:
+        sys.stdout.write('\n')  # the bar redraws one line; end it
 
     thing_categories = [
         dict(
@@ -246,6 +257,7 @@ def generate_synthetic_occlusion(out_dir: str,
                                  ann_style: str = 'amodal',
                                  coco_band: int = 3,
                                  overlap_image_share: float = 1.0,
+                                 progress: bool = False,
                                  **scene_cfg) -> None:
     """Write a train and a val split of synthetic occlusion scenes.
 
@@ -265,6 +277,10 @@ def generate_synthetic_occlusion(out_dir: str,
         overlap_image_share (float): Share of the images whose things may
             overlap; the others are drawn with ``allow_overlap=False``.
             Defaults to 1.0 (all, as ``on_top_prob`` places them).
+        progress (bool): Show a progress bar per split on stdout
+            (mmengine's ``ProgressBar``: images written, rate, time left),
+            as the command-line tool does. Off by default, so library
+            callers and tests stay quiet. Defaults to False.
         **scene_cfg: Options of :func:`make_scene` (``num_things``,
             ``on_top_prob``, ``depth_noise``, ``min_visible_area``,
             ``noise_std``, ``thing_scale``).
@@ -280,7 +296,7 @@ def generate_synthetic_occlusion(out_dir: str,
                          f'{overlap_image_share}')
     for split, num_images in (('train', num_train), ('val', num_val)):
         _write_split(out_dir, split, num_images, size, seed, ann_style,
-                     coco_band, overlap_image_share, scene_cfg)
+                     coco_band, overlap_image_share, scene_cfg, progress)
 
 
 def overlap_statistics(out_dir: str, split: str) -> Dict[str, float]:
