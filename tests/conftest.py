@@ -3,7 +3,7 @@ import mmengine.config.config as mmengine_config
 import pytest
 from mmengine.registry import init_default_scope
 
-from tools.utils.launch import format_each_config_once
+from mmoanet.utils import format_each_config_once
 
 
 @pytest.fixture(autouse=True)

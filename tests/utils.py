@@ -1,6 +1,7 @@
 """Paths and helpers shared by the tests."""
 import contextlib
 import glob
+import importlib.util
 import itertools
 import logging
 import os
@@ -8,6 +9,7 @@ import os.path as osp
 import random
 import subprocess
 import sys
+from types import ModuleType
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -20,6 +22,33 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SAMPLE_DIR = osp.join(REPO_ROOT, 'tests', 'data', 'coco_panoptic_sample')
 
 _run_numbers = itertools.count()
+_scripts: Dict[str, ModuleType] = {}
+
+
+def load_script(path: str) -> ModuleType:
+    """Import a script of the repository by its file, once per session.
+
+    The scripts under ``tools/`` and ``projects/`` are not packages: each
+    runs as ``python <path>``. Here a test gets the same module a run would
+    execute, under a name of its own (``script_<path>``), without putting
+    anything on ``sys.path``.
+
+    Args:
+        path (str): the script's path relative to the repository root,
+            e.g. ``'tools/train.py'``.
+
+    Returns:
+        ModuleType: the executed module.
+    """
+    if path not in _scripts:
+        name = 'script_' + osp.splitext(path)[0].replace('/', '_').replace(
+            '-', '_')
+        spec = importlib.util.spec_from_file_location(
+            name, osp.join(REPO_ROOT, path))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _scripts[path] = module
+    return _scripts[path]
 
 
 def run_tool(*args, timeout=300, env=None) -> subprocess.CompletedProcess:

@@ -19,9 +19,9 @@ import subprocess
 import sys
 import time
 
-# tools.utils: helpers of the scripts, found from the folder above tools/.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from tools.utils import REPO_ROOT
+# The folder holding tools/ and configs/ (the checkout): the configs'
+# relative data paths are resolved against it.
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_1200i_synthetic-occlusion.py')
@@ -40,7 +40,7 @@ def parse_args():
     parser.add_argument(
         '--fresh', action='store_true', help='delete work-dir first')
     args = parser.parse_args()
-    from tools.utils.experiment import run_options
+    from mmoanet.apis import run_options
     try:  # a bad budget fails here, before any data is written
         args.train_options = run_options(args.seed, args.max_iters)
     except ValueError as error:
@@ -77,8 +77,8 @@ def make_data(data_root):
 def main():
     args = parse_args()
     os.chdir(REPO_ROOT)
-    from tools.utils.experiment import (evaluate_checkpoint, order_table,
-                                        plot_loss_curve, train_in_subprocess)
+    from mmoanet.apis import (evaluate_checkpoint, order_table,
+                              plot_loss_curve, train_in_subprocess)
     if args.fresh and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -91,7 +91,12 @@ def main():
 
     step(2, 'training the tiny OANet (ResNet-18, from scratch) on 2 cores')
     train_start = time.time()
-    checkpoint = train_in_subprocess(CONFIG, args.work_dir, args.train_options)
+    checkpoint = train_in_subprocess(
+        CONFIG,
+        args.work_dir,
+        args.train_options,
+        train_script=osp.join(REPO_ROOT, 'tools', 'train.py'),
+        cwd=REPO_ROOT)
     train_time = time.time() - train_start
     print(f'checkpoint: {checkpoint} ({train_time / 60:.1f} min)')
 

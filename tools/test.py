@@ -16,7 +16,6 @@ given; bad flags and missing files stop the tool before anything is built.
 """
 import argparse
 import os.path as osp
-import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmengine.config import Config, ConfigDict, DictAction
@@ -25,14 +24,10 @@ from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
 from mmoanet.evaluation import DumpPanopticResults
-
-# tools.utils: helpers of the scripts, found from the folder above tools/.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from tools.utils.launch import (EVAL_ALIASES, add_checkpoint_match_hook,
-                                add_launch_args, apply_work_dir,
-                                check_paths_exist, finish_distributed,
-                                format_each_config_once, parse_launch_args,
-                                prepare_cpu_distributed)
+from mmoanet.utils import (EVAL_ALIASES, add_checkpoint_match_hook,
+                           add_launch_args, apply_work_dir, check_paths_exist,
+                           finish_distributed, format_each_config_once,
+                           parse_launch_args, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):

@@ -8,7 +8,6 @@ The flags are mmdet 3.x's, so commands carry over from mmdet unchanged.
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 from mmengine.config import Config
@@ -16,14 +15,11 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
-
-# tools.utils: helpers of the scripts, found from the folder above tools/.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from tools.utils.launch import (add_checkpoint_match_hook, add_launch_args,
-                                apply_work_dir, check_paths_exist,
-                                find_resume_checkpoint, finish_distributed,
-                                format_each_config_once, parse_launch_args,
-                                prepare_cpu_distributed)
+from mmoanet.utils import (add_checkpoint_match_hook, add_launch_args,
+                           apply_work_dir, check_paths_exist,
+                           find_resume_checkpoint, finish_distributed,
+                           format_each_config_once, parse_launch_args,
+                           prepare_cpu_distributed)
 
 
 def parse_args(argv=None):

@@ -1,3 +1,6 @@
+from .experiment import (evaluate_checkpoint, find_train_script, order_table,
+                         plot_loss_curve, read_training_scalars, run_options,
+                         train_in_subprocess)
 from .inference import (ANNOTATION_LOADERS, coco_categories,
                         inference_panoptic, init_model, panoptic_to_coco)
 from .panoptic_inferencer import (InputError, PanopticInferencer,
@@ -6,5 +9,7 @@ from .panoptic_inferencer import (InputError, PanopticInferencer,
 __all__ = [
     'ANNOTATION_LOADERS', 'coco_categories', 'inference_panoptic',
     'init_model', 'panoptic_to_coco', 'InputError', 'PanopticInferencer',
-    'inference_summary'
+    'inference_summary', 'evaluate_checkpoint', 'find_train_script',
+    'order_table', 'plot_loss_curve', 'read_training_scalars', 'run_options',
+    'train_in_subprocess'
 ]

@@ -20,9 +20,10 @@ from mmengine.registry import init_default_scope
 from mmoanet.datasets import generate_synthetic_occlusion
 from mmoanet.utils import CheckpointMismatchError
 from tests.test_tools.test_train_test import write_config
-from tests.utils import log_text, run_main
-from tools import test as test_tool
-from tools import train as train_tool
+from tests.utils import load_script, log_text, run_main
+
+test_tool = load_script('tools/test.py')
+train_tool = load_script('tools/train.py')
 
 
 @pytest.fixture(scope='module')

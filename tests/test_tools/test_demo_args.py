@@ -3,7 +3,9 @@ import sys
 
 import pytest
 
-from tools import demo
+from tests.utils import load_script
+
+demo = load_script('tools/demo.py')
 
 
 def test_demo_refuses_a_budget_inside_the_warm_up(tmp_path, monkeypatch,

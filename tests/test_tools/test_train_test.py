@@ -28,9 +28,11 @@ import torch
 from mmoanet.datasets import generate_synthetic_occlusion
 from mmoanet.evaluation import load_panoptic_dump
 from mmoanet.utils import CheckpointMismatchError, load_checkpoint_safely
-from tests.utils import REPO_ROOT, log_sizes, log_text, run_main, run_tool
-from tools import test as test_tool
-from tools import train as train_tool
+from tests.utils import (REPO_ROOT, load_script, log_sizes, log_text, run_main,
+                         run_tool)
+
+test_tool = load_script('tools/test.py')
+train_tool = load_script('tools/train.py')
 
 TINY = osp.join(REPO_ROOT, 'configs/oanet/'
                 'oanet_r18_fpn_1200i_synthetic-occlusion.py')

@@ -1,13 +1,10 @@
-"""Train-then-evaluate helpers shared by ``tools/demo.py`` and
-``tools/analysis_tools/srm_evidence.py``.
+"""Train a config, evaluate a checkpoint, show the result.
 
-They live beside the scripts (not in the ``mmoanet`` package) because they
-run ``tools/train.py`` of this checkout and resolve the configs' relative
-data paths against it.
-
-Training runs ``tools/train.py`` in a child process (its log streams to the
-terminal, and a killed run resumes); evaluation builds a Runner in this
-process so the metrics come back as a dict.
+The steps of a train-then-evaluate job (``tools/demo.py``, the studies in
+``projects/oanet_studies/``). Training runs ``tools/train.py`` in a child
+process: its log streams to the terminal, and a killed run resumes.
+Evaluation builds a Runner in this process so the metrics come back as a
+dict.
 """
 import glob
 import json
@@ -19,12 +16,12 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from . import REPO_ROOT
-from .launch import find_resume_checkpoint
+from mmoanet.utils import find_resume_checkpoint
 
 __all__ = [
-    'REPO_ROOT', 'run_options', 'train_in_subprocess', 'evaluate_checkpoint',
-    'order_table', 'plot_loss_curve', 'read_training_scalars'
+    'find_train_script', 'run_options', 'train_in_subprocess',
+    'evaluate_checkpoint', 'order_table', 'plot_loss_curve',
+    'read_training_scalars'
 ]
 
 # (label, metric key of the primary order's PQ table without prefix)
@@ -59,10 +56,36 @@ def run_options(seed: int, max_iters: Optional[int] = None) -> List[str]:
     return options
 
 
+def find_train_script() -> str:
+    """``tools/train.py`` beside the installed package.
+
+    The checkout's (an editable install: ``<checkout>/tools``), else the
+    copy a wheel ships under ``mmoanet/.mim/tools``.
+
+    Returns:
+        str: absolute path of the script.
+
+    Raises:
+        FileNotFoundError: neither is there.
+    """
+    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    candidates = [
+        osp.join(osp.dirname(package), 'tools', 'train.py'),
+        osp.join(package, '.mim', 'tools', 'train.py')
+    ]
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError('tools/train.py not found; looked at ' +
+                            ', '.join(candidates))
+
+
 def train_in_subprocess(config: str,
                         work_dir: str,
                         cfg_options: Sequence[str] = (),
-                        python: str = sys.executable) -> str:
+                        python: str = sys.executable,
+                        train_script: Optional[str] = None,
+                        cwd: Optional[str] = None) -> str:
     """Train (or resume) a config; return the final checkpoint's path.
 
     Args:
@@ -70,6 +93,11 @@ def train_in_subprocess(config: str,
         work_dir (str): work directory; a run found there is resumed.
         cfg_options (Sequence[str]): ``key=value`` overrides.
         python (str): interpreter for the child process.
+        train_script (str, optional): the training script; by default
+            :func:`find_train_script`.
+        cwd (str, optional): working folder of the child process (the
+            configs' relative data paths are resolved against it); by
+            default this process's.
 
     Returns:
         str: the newest complete checkpoint after training.
@@ -78,13 +106,12 @@ def train_in_subprocess(config: str,
         RuntimeError: training exited with an error.
     """
     command = [
-        python,
-        osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
+        python, train_script or find_train_script(), config, '--work-dir',
         work_dir, '--resume'
     ]
     if cfg_options:
         command += ['--cfg-options', *cfg_options]
-    result = subprocess.run(command, cwd=REPO_ROOT)
+    result = subprocess.run(command, cwd=cwd)
     if result.returncode != 0:
         raise RuntimeError(f'training {config} failed (exit '
                            f'{result.returncode}); see the log above and '

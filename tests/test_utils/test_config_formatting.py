@@ -1,8 +1,8 @@
-"""tools/utils/launch.format_each_config_once: yapf runs once per text."""
+"""mmoanet.utils.format_each_config_once: yapf runs once per text."""
 import mmengine.config.config as mmengine_config
 from mmengine.config import Config
 
-from tools.utils.launch import format_each_config_once
+from mmoanet.utils import format_each_config_once
 
 
 def test_each_text_is_formatted_once(monkeypatch):

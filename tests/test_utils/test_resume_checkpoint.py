@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmengine.logging import MMLogger
 
-from tools.utils.launch import find_resume_checkpoint
+from mmoanet.utils import find_resume_checkpoint
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""Shared set-up of ``tools/train.py`` and ``tools/test.py``.
+"""Command-line set-up shared by ``tools/train.py`` and ``tools/test.py``.
 
-Command-line helpers only the scripts under ``tools/`` use; the runtime
-package ``mmoanet`` does not import them.
+The flags, the work dir, the CPU fallback of distributed launch, the choice
+of the checkpoint to resume from: what a training or testing script does
+before and after it builds mmengine's Runner. The package's own runtime code
+does not import this module.
 """
 import argparse
 import collections
@@ -22,7 +24,8 @@ from mmengine.logging import print_log
 __all__ = [
     'add_launch_args', 'parse_launch_args', 'prepare_cpu_distributed',
     'finish_distributed', 'apply_work_dir', 'check_paths_exist',
-    'find_resume_checkpoint', 'add_checkpoint_match_hook', 'EVAL_ALIASES'
+    'find_resume_checkpoint', 'add_checkpoint_match_hook',
+    'format_each_config_once', 'EVAL_ALIASES'
 ]
 
 # mmdet 2.x users type `--eval pq`; mmdet 3.x configures evaluators instead.
