@@ -31,7 +31,7 @@ import mmoanet  # noqa: F401
 # tools.*: helpers of the scripts, found from the checkout's root.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from tools.utils import REPO_ROOT
-from tools.utils.experiment import evaluate_checkpoint
+from mmoanet.apis import evaluate_checkpoint
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_1200i_synthetic-occlusion.py')

@@ -24,8 +24,10 @@ from mmengine.config import DictAction
 
 # tools.utils: helpers of the scripts, found from the checkout's root.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from tools.utils.experiment import (REPO_ROOT, evaluate_checkpoint,
-                                    run_options, train_in_subprocess)
+from tools.utils import REPO_ROOT
+
+from mmoanet.apis import (evaluate_checkpoint, run_options,
+                          train_in_subprocess)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_1200i_synthetic-occlusion.py')
