@@ -18,11 +18,15 @@ from mmengine.fileio import join_path, load
 from mmengine.logging import print_log
 from mmengine.utils import is_abs
 
-from .annotation_checks import json_error, segmentation_problem
+from .annotation_checks import (bbox_problem, duplicates, iscrowd_problem,
+                                json_error, rle_run_totals,
+                                segmentation_problem)
 from .exceptions import (DatasetItemError, PanopticAnnotationError,
                          PanopticFileNotFoundError)
 
 INSTANCE_SOURCES = ('instances', 'panoptic')
+#: Keys every annotation of ``ins_ann_file`` must have.
+INSTANCE_KEYS = ('id', 'image_id', 'category_id', 'bbox')
 
 
 @DATASETS.register_module()
@@ -48,9 +52,16 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
     image is sampled: a file that is not valid JSON, an unknown category, a
     class order that would shift labels, an instance of an image the
     panoptic file does not list, an RLE whose ``size`` is not its image's,
-    a malformed polygon or one that leaves the image, or an instances file
-    without a single thing annotation while the panoptic segments hold
-    things raises :class:`PanopticAnnotationError`; a missing image or PNG
+    an RLE whose ``counts`` encode another size than its ``size``, a
+    malformed polygon or one that leaves the image, a duplicate id (of an
+    image, a category, an instance annotation, or a segment within its
+    image), an image listed twice or without its panoptic entry, a segment
+    id that cannot be in a PNG (0 is VOID), a box that is not four finite
+    numbers, is negative or lies outside its image, an ``iscrowd`` other
+    than 0 or 1, a PNG ``file_name`` other than the one mmdet reads (the
+    image's name with ``.png``), or an instances file without a single
+    thing annotation while the panoptic segments hold things raises
+    :class:`PanopticAnnotationError`; a missing image or PNG
     raises :class:`PanopticFileNotFoundError` (local files only, see
     ``check_files``). The PNG itself, and the image's size against its
     JSON entry, are checked by :class:`LoadPanopticInstanceAnnotations`
@@ -128,6 +139,18 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
             data_list = super().load_data_list()
         except json.JSONDecodeError as error:
             raise json_error(self.ann_file, error) from error
+        except (KeyError, TypeError, AttributeError) as error:
+            # mmdet's reader indexes the JSON without a check of its own.
+            raise PanopticAnnotationError(
+                f'{self.ann_file} is not a COCO panoptic annotation file: '
+                f'{type(error).__name__}: {error}') from error
+        if not data_list:
+            raise PanopticAnnotationError(
+                f'{self.ann_file} lists no image: nothing to train or test '
+                'on')
+        # Kept in the metainfo, hence in every checkpoint's dataset_meta:
+        # COCO ids of the labels, for the COCO files written at inference.
+        self._metainfo['cat_ids'] = [int(cat_id) for cat_id in self.cat_ids]
         if self.check_files and self.backend_args is None:
             self._check_files_exist(data_list)
         if self.instance_source == 'instances':
@@ -148,6 +171,7 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
             ``void_segment_ids`` (list[int]).
         """
         if not self._categories_checked:
+            self._check_panoptic_json(self.coco.dataset)
             self._check_categories()
             self._categories_checked = True
         img_id = raw_data_info['raw_img_info']['img_id']
@@ -166,6 +190,109 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
             if segment['image_id'] == img_id and segment['id'] not in kept_ids
         ]
         return data_info
+
+    def _check_panoptic_json(self, content: dict) -> None:
+        """Check ids, sizes, boxes and file names of the panoptic JSON.
+
+        What mmdet's ``COCOPanoptic`` would otherwise merge, drop or
+        misread without a word: images and categories listed twice (the
+        last one wins), two annotation entries of one image (their segments
+        merge), an entry of an unlisted image (dropped), a listed image
+        without an entry (all its PNG ids unknown), a segment id listed
+        twice in one image or 0 (VOID in the PNG), a PNG name other than
+        the one mmdet opens, and malformed boxes or ``iscrowd``.
+
+        Args:
+            content (dict): The JSON as read (``images``, ``annotations``,
+                ``categories``).
+
+        Raises:
+            PanopticAnnotationError: Naming the file and the ids at fault.
+        """
+        where = self.ann_file
+        images = content.get('images', [])
+        for kind, entries in (('image', images),
+                              ('category', content.get('categories', []))):
+            repeated = duplicates(entry['id'] for entry in entries)
+            if repeated:
+                raise PanopticAnnotationError(
+                    f'{where}: {kind} ids {repeated[:10]} are listed more '
+                    'than once')
+        image_by_id = {image['id']: image for image in images}
+        for image in images:
+            size = (image.get('height'), image.get('width'))
+            if not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v > 0
+                    for v in size):
+                raise PanopticAnnotationError(
+                    f'{where}: image {image["id"]} has height x width '
+                    f'{size[0]!r} x {size[1]!r}, not two positive integers')
+        entries = content.get('annotations', [])
+        repeated = duplicates(entry['image_id'] for entry in entries)
+        if repeated:
+            raise PanopticAnnotationError(
+                f'{where}: images {repeated[:10]} have more than one entry '
+                'in annotations')
+        unlisted = [
+            entry['image_id'] for entry in entries
+            if entry['image_id'] not in image_by_id
+        ]
+        if unlisted:
+            raise PanopticAnnotationError(
+                f'{where}: annotations of images {unlisted[:10]}, which '
+                'images does not list')
+        annotated = {entry['image_id'] for entry in entries}
+        bare = [img_id for img_id in image_by_id if img_id not in annotated]
+        # An image-info file (test-dev) has no annotations key at all.
+        if bare and 'annotations' in content:
+            raise PanopticAnnotationError(
+                f'{where}: images {bare[:10]} have no entry in annotations '
+                '(an image without segments still needs one, with an empty '
+                'segments_info)')
+        for entry in entries:
+            self._check_panoptic_entry(entry, image_by_id[entry['image_id']])
+
+    def _check_panoptic_entry(self, entry: dict, image: dict) -> None:
+        """Check one image's entry of the panoptic JSON, see above."""
+        where = f'{self.ann_file}: image {image["id"]}'
+        png_name = image['file_name'].replace('.jpg', '.png')
+        listed_png = entry.get('file_name', png_name)
+        if listed_png != png_name:
+            raise PanopticAnnotationError(
+                f'{where} ({image["file_name"]}) names its PNG '
+                f'{listed_png!r}, but mmdet reads the PNG of the image name '
+                f'with .jpg replaced by .png, {png_name!r}; rename one of '
+                'them')
+        segments = entry.get('segments_info')
+        if not isinstance(segments, list):
+            raise PanopticAnnotationError(
+                f'{where}: segments_info is {type(segments).__name__}, not '
+                'a list')
+        ids = [segment.get('id') for segment in segments]
+        bad_ids = [
+            seg_id for seg_id in ids if not isinstance(seg_id, int)
+            or isinstance(seg_id, bool) or not 0 < seg_id < 256**3
+        ]
+        if bad_ids:
+            raise PanopticAnnotationError(
+                f'{where}: segment ids {bad_ids[:10]} cannot be PNG ids '
+                '(1 .. 256**3 - 1; 0 is VOID)')
+        repeated = duplicates(ids)
+        if repeated:
+            raise PanopticAnnotationError(
+                f'{where}: segment ids {repeated[:10]} are listed more than '
+                'once')
+        height, width = image['height'], image['width']
+        for segment in segments:
+            problem = (
+                bbox_problem(segment.get('bbox'), height, width)
+                or iscrowd_problem(segment))
+            if problem is None and not isinstance(
+                    segment.get('area'), (int, float)):
+                problem = f'its area is {segment.get("area")!r}'
+            if problem:
+                raise PanopticAnnotationError(
+                    f'{where}, segment {segment["id"]}: {problem}')
 
     def _check_categories(self) -> None:
         """Check that labels follow ``metainfo['classes']``, things first.
@@ -230,8 +357,14 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
         self._check_instance_images(ins_json.get('images', []), infos_by_id)
         label_by_cat = self._instance_labels(ins_json.get('categories', []))
 
+        annotations = ins_json.get('annotations')
+        if not isinstance(annotations, list):
+            raise PanopticAnnotationError(
+                f'{self.ins_ann_file} has no list of annotations; is it a '
+                'COCO instances file?')
+        self._check_instance_ids(annotations)
         anns_by_img: Dict[int, List[dict]] = defaultdict(list)
-        for ann in ins_json['annotations']:
+        for ann in annotations:
             if ann['image_id'] not in infos_by_id:
                 raise PanopticAnnotationError(
                     f'{self.ins_ann_file}: annotation {ann["id"]} refers to '
@@ -247,6 +380,35 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
                     instances.append(instance)
             data_info['instances'] = instances
         self._check_things_present(data_list)
+
+    def _check_instance_ids(self, annotations: List[dict]) -> None:
+        """Keys present and ids unique, as mmdet's ``CocoDataset`` wants.
+
+        Also sums the run lengths of every compressed RLE in one pass
+        (:func:`rle_run_totals`), kept for :meth:`_parse_instance`.
+        """
+        for ann in annotations:
+            missing = [key for key in INSTANCE_KEYS if key not in ann]
+            if missing:
+                raise PanopticAnnotationError(
+                    f'{self.ins_ann_file}: annotation {ann.get("id")} of '
+                    f'image {ann.get("image_id")} has no {missing}')
+        repeated = duplicates(ann['id'] for ann in annotations)
+        if repeated:
+            raise PanopticAnnotationError(
+                f'{self.ins_ann_file}: annotation ids {repeated[:10]} are '
+                'not unique (mmdet\'s CocoDataset refuses such a file too)')
+        compressed = [
+            ann for ann in annotations
+            if isinstance(ann.get('segmentation'), dict)
+            and isinstance(ann['segmentation'].get('counts'), (str, bytes))
+        ]
+        totals = rle_run_totals(
+            [ann['segmentation']['counts'] for ann in compressed])
+        self._rle_totals = {
+            ann['id']: int(total)
+            for ann, total in zip(compressed, totals)
+        }
 
     def _check_things_present(self, data_list: List[dict]) -> None:
         """Refuse an instances file without things where the PNGs have some.
@@ -344,6 +506,16 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
         label = label_by_cat[cat_id]
         if label < 0 or ann.get('ignore', False):
             return None
+        where = (f'{self.ins_ann_file}: annotation {ann["id"]} of image '
+                 f'{ann["image_id"]} ({osp.basename(data_info["img_path"])}, '
+                 f'{data_info["height"]}x{data_info["width"]})')
+        problem = (
+            bbox_problem(ann['bbox'], data_info['height'], data_info['width'])
+            or iscrowd_problem(ann))
+        if problem is None and not isinstance(ann.get('area'), (int, float)):
+            problem = f'its area is {ann.get("area")!r}, not a number'
+        if problem:
+            raise PanopticAnnotationError(f'{where}: {problem}')
         x1, y1, w, h = ann['bbox']
         inside_w = min(x1 + w, data_info['width']) - max(x1, 0)
         inside_h = min(y1 + h, data_info['height']) - max(y1, 0)
@@ -355,13 +527,13 @@ class CocoPanopticInstancesDataset(CocoPanopticDataset):
             raise PanopticAnnotationError(
                 f'{self.ins_ann_file}: annotation {ann["id"]} of image '
                 f'{ann["image_id"]} has no segmentation')
-        problem = segmentation_problem(ann['segmentation'],
-                                       data_info['height'], data_info['width'])
+        problem = segmentation_problem(
+            ann['segmentation'],
+            data_info['height'],
+            data_info['width'],
+            rle_total=self._rle_totals.get(ann['id']))
         if problem:
-            raise PanopticAnnotationError(
-                f'{self.ins_ann_file}: annotation {ann["id"]} of image '
-                f'{ann["image_id"]} ({osp.basename(data_info["img_path"])}, '
-                f'{data_info["height"]}x{data_info["width"]}): {problem}')
+            raise PanopticAnnotationError(f'{where}: {problem}')
         return dict(
             bbox=[x1, y1, x1 + w, y1 + h],
             bbox_label=label,

@@ -480,3 +480,161 @@ def test_some_images_without_instances_only_warn(small_root, tmp_path):
     log = log_file.read_text()
     assert 'instances_train.json: 1 of 3 images have thing segments' in log
     assert 'image ids [1]' in log
+
+
+# ------------------------------------------ issue 18: what a broken file has
+
+
+def test_rle_counts_of_another_size_fail_at_start_up(small_root):
+    from pycocotools import mask as mask_utils
+    other = mask_utils.encode(np.ones((80, 64), np.uint8, order='F'))
+
+    def wrong_counts(ann):
+        ann['segmentation'] = dict(
+            size=[64, 64], counts=other['counts'].decode())
+
+    ann = first_annotation(small_root, wrong_counts)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'annotation {ann["id"]} of image {ann["image_id"]} .*'
+            r'compressed RLE sum to 5120, not height x width = 4096: the '
+            r'counts encode another size'):
+        build_small(small_root)
+
+
+def test_duplicate_annotation_ids_fail(small_root):
+
+    def duplicate(content):
+        content['annotations'][1]['id'] = content['annotations'][0]['id']
+        duplicate.ann_id = content['annotations'][0]['id']
+
+    edit_json(instances_json(small_root), duplicate)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'instances_train\.json: annotation ids '
+            rf'\[{duplicate.ann_id}\] are not unique'):
+        build_small(small_root)
+
+
+@pytest.mark.parametrize(
+    'edit,problem', [
+        (lambda ann: ann.update(bbox=[1, 2, float('nan'), 4]),
+         r'bbox \[1, 2, nan, 4\] is not finite'),
+        (lambda ann: ann.update(bbox=[10, 10, -5, 8]),
+         'negative width or height'),
+        (lambda ann: ann.update(bbox=[70, 10, 5, 8]),
+         'outside the 64x64 image'),
+        (lambda ann: ann.update(bbox=[1, 2, 3]), 'not four numbers'),
+        (lambda ann: ann.update(iscrowd=2), 'iscrowd is 2, not 0 or 1'),
+        (lambda ann: ann.update(iscrowd='yes'), 'not 0 or 1'),
+        (lambda ann: ann.update(area='12'), "area is '12', not a number"),
+        (lambda ann: ann.pop('bbox'), r"has no \['bbox'\]"),
+        (lambda ann: ann.pop('category_id'), r"has no \['category_id'\]"),
+    ],
+    ids=[
+        'nan-bbox', 'negative-bbox', 'bbox-outside', 'bbox-3-numbers',
+        'iscrowd-2', 'iscrowd-yes', 'area-string', 'no-bbox', 'no-category'
+    ])
+def test_bad_instance_fields_fail_at_start_up(small_root, edit, problem):
+    ann = first_annotation(small_root, edit)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'instances_train\.json: annotation {ann.get("id")} of '
+            rf'image {ann["image_id"]}.*{problem}'):
+        build_small(small_root)
+
+
+def edit_panoptic(root: str, edit) -> None:
+    edit_json(panoptic_json(root), edit)
+
+
+def _duplicate_segment(content):
+    segments = content['annotations'][0]['segments_info']
+    segments.append(dict(segments[0]))
+
+
+def _segment_id_zero(content):
+    content['annotations'][0]['segments_info'][0]['id'] = 0
+
+
+def _duplicate_image(content):
+    content['images'].append(dict(content['images'][0]))
+
+
+def _duplicate_entry(content):
+    content['annotations'].append(dict(content['annotations'][0]))
+
+
+def _entry_of_unlisted_image(content):
+    content['annotations'].append(dict(content['annotations'][0], image_id=99))
+
+
+def _image_without_entry(content):
+    content['annotations'].pop()
+
+
+def _duplicate_category(content):
+    content['categories'].append(dict(content['categories'][0]))
+
+
+def _png_name_differs(content):
+    content['annotations'][0]['file_name'] = 'elsewhere.png'
+
+
+def _zero_height(content):
+    content['images'][0]['height'] = 0
+
+
+def _segment_nan_bbox(content):
+    content['annotations'][0]['segments_info'][0]['bbox'] = [0, 0, None, 1]
+
+
+def _segment_iscrowd(content):
+    content['annotations'][0]['segments_info'][0]['iscrowd'] = 3
+
+
+def _no_segments_info(content):
+    del content['annotations'][0]['segments_info']
+
+
+def _no_images(content):
+    content['images'], content['annotations'] = [], []
+
+
+@pytest.mark.parametrize(
+    'edit,problem', [
+        (_duplicate_segment, r'image 1: segment ids \[\d+\] are listed more '
+         'than once'),
+        (_segment_id_zero, r'image 1: segment ids \[0\] cannot be PNG ids'),
+        (_duplicate_image, r'image ids \[1\] are listed more than once'),
+        (_duplicate_entry, r'images \[1\] have more than one entry'),
+        (_entry_of_unlisted_image, r'annotations of images \[99\], which '
+         'images does not list'),
+        (_image_without_entry, r'images \[3\] have no entry in annotations'),
+        (_duplicate_category, r'category ids \[\d+\] are listed more than '
+         'once'),
+        (_png_name_differs, r"image 1 \(000000000001\.jpg\) names its PNG "
+         r"'elsewhere\.png', but mmdet reads .*'000000000001\.png'"),
+        (_zero_height, r'image 1 has height x width 0 x 64, not two '
+         'positive integers'),
+        (_segment_nan_bbox, r'image 1, segment \d+: its bbox .* not four '
+         'numbers'),
+        (_segment_iscrowd, r'image 1, segment \d+: its iscrowd is 3'),
+        (_no_segments_info, r'not a COCO panoptic annotation file: '
+         "KeyError: 'segments_info'"),
+        (_no_images, 'lists no image'),
+    ],
+    ids=lambda value: getattr(value, '__name__', '').strip('_') or None)
+def test_bad_panoptic_json_fails_at_start_up(small_root, edit, problem):
+    edit_panoptic(small_root, edit)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=rf'panoptic_train\.json.*{problem}'):
+        build_small(small_root, instance_source='panoptic')
+
+
+def test_category_ids_are_kept_in_the_metainfo(small_root):
+    dataset = build_small(small_root)
+    assert dataset.metainfo['cat_ids'] == [
+        11, 12, 13, 14, 15, 16, 21, 22, 23, 24
+    ]
