@@ -23,6 +23,7 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ...utils.config_keys import check_known_keys, parameter_names
 from ...utils.constants import IGNORE_INDEX
 
 KERNELS = ('1x1', '3x3', '1x7+7x1')
@@ -105,6 +106,9 @@ class SpatialRankingModule(BaseModule):
             there is none). Defaults to ``'mask'``.
         loss_weight (float): Weight of ``loss_srm``. Defaults to 1.0.
         init_cfg (dict or list[dict], optional): Initialization config.
+        **kwargs: None is taken: a misspelt key (``kernal``) raises
+            :class:`~mmoanet.utils.config_keys.UnknownConfigKeyError`
+            naming the closest known one.
     """
 
     def __init__(self,
@@ -115,7 +119,11 @@ class SpatialRankingModule(BaseModule):
                  train_input: str = 'gt',
                  rank_region: str = 'mask',
                  loss_weight: float = 1.0,
-                 init_cfg: OptMultiConfig = None) -> None:
+                 init_cfg: OptMultiConfig = None,
+                 **kwargs) -> None:
+        check_known_keys(kwargs,
+                         parameter_names(SpatialRankingModule.__init__),
+                         'the SRM config (SpatialRankingModule)')
         super().__init__(init_cfg=init_cfg)
         assert kernel in KERNELS, f'kernel must be one of {KERNELS}'
         assert train_input in TRAIN_INPUTS, \

@@ -19,6 +19,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
+from ....utils.config_keys import check_known_keys, parameter_names
 from ..spatial_ranking_module import as_bool_masks
 from .fusion_utils import equal_value_components, mask_boxes
 
@@ -112,6 +113,14 @@ class SRMFusionHead(BasePanopticFusionHead):
               :func:`panoptic_sample_fields`), laid from one SRM forward.
               Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config.
+
+    A key of ``test_cfg`` other than those above, and any keyword argument
+    the head does not take, raises
+    :class:`~mmoanet.utils.config_keys.UnknownConfigKeyError` naming the
+    closest known key: mmdet would ignore a misspelt one. The keys mmdet's
+    own ``HeuristicFusionHead`` reads (``mask_overlap``,
+    ``stuff_area_limit``) are among the known ones, so a PanopticFPN
+    config's ``test_cfg.panoptic`` keeps working with this head.
     """
 
     def __init__(self,
@@ -123,6 +132,10 @@ class SRMFusionHead(BasePanopticFusionHead):
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
+        check_known_keys(kwargs, parameter_names(SRMFusionHead.__init__),
+                         'model.panoptic_fusion_head (SRMFusionHead)')
+        check_known_keys(test_cfg or {}, DEFAULT_TEST_CFG,
+                         'model.test_cfg.panoptic (SRMFusionHead)')
         assert rank_by in RANK_KEYS, f'rank_by must be one of {RANK_KEYS}'
         full_test_cfg = ConfigDict(DEFAULT_TEST_CFG)
         full_test_cfg.update(test_cfg or {})
@@ -146,8 +159,7 @@ class SRMFusionHead(BasePanopticFusionHead):
             num_stuff_classes=num_stuff_classes,
             test_cfg=full_test_cfg,
             loss_panoptic=None,
-            init_cfg=init_cfg,
-            **kwargs)
+            init_cfg=init_cfg)
         srm = dict(srm)
         srm.setdefault('num_things_classes', num_things_classes)
         assert srm['num_things_classes'] == num_things_classes, \
