@@ -1,3 +1,4 @@
 from .oanet import OANet
+from .standalone_srm import StandaloneSRM
 
-__all__ = ['OANet']
+__all__ = ['OANet', 'StandaloneSRM']
