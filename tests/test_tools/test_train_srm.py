@@ -1,6 +1,6 @@
-"""tools/train_srm.py and tools/model_converters/add_srm_to_panoptic_fpn.py
-on a tiny synthetic set: annotations in, SRM checkpoint out, resumable,
-added to a stock PanopticFPN checkpoint that then loads strictly."""
+"""tools/train_srm.py on a tiny synthetic set: annotations in, SRM
+checkpoint out, resumable. (The merge tool now takes configs/srm/
+checkpoints: tests/test_apis/test_srm_checkpoint.py.)"""
 import json
 import os.path as osp
 import re
@@ -8,19 +8,15 @@ import re
 import numpy as np
 import pytest
 import torch
-from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from pycocotools import mask as mask_utils
 
 from mmoanet.datasets import generate_synthetic_occlusion
-from mmoanet.utils import check_checkpoint_matches
 from tests.utils import REPO_ROOT
-from tools.model_converters import add_srm_to_panoptic_fpn
 from tools.train_srm import (SRMAnnotations, build_srm, coco_extrapolation,
                              dataset_settings, load_srm_checkpoint)
 from tools.train_srm import main as train_srm_main
-from tools.train_srm import save_srm_checkpoint
 
 register_all_modules()
 SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
@@ -213,70 +209,3 @@ def test_coco_extrapolation_is_plain_arithmetic():
     same_size, scaled = coco_extrapolation(100.0, 307200 / 4, 307200)
     assert '118,287 images / 100.00 images/s = 19.7 min' in same_size
     assert 'x 4.00' in scaled and '78.9 min' in scaled
-
-
-# --- converter ---------------------------------------------------------------
-
-
-def stock_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(STOCK_CONFIG).model)
-    path = str(tmp_path / 'panoptic_fpn.pth')
-    torch.save(
-        dict(state_dict=model.state_dict(), meta=dict(note='stock')), path)
-    return model, path
-
-
-def trained_srm_checkpoint(config_path, tmp_path):
-    srm = build_srm(Config.fromfile(config_path))
-    with torch.no_grad():
-        for param in srm.parameters():
-            param.uniform_(-1, 1)
-    path = str(tmp_path / 'srm.pth')
-    save_srm_checkpoint(
-        path, srm,
-        dict(
-            srm_cfg=dict(num_things_classes=srm.num_things_classes),
-            thing_classes=['a'],
-            iter=7))
-    return srm, path
-
-
-def test_converter_round_trip(config_path, tmp_path):
-    stock, stock_path = stock_checkpoint(tmp_path)
-    srm, srm_path = trained_srm_checkpoint(config_path, tmp_path)
-    out = str(tmp_path / 'merged.pth')
-    add_srm_to_panoptic_fpn.main([stock_path, srm_path, out])
-
-    model = MODELS.build(Config.fromfile(config_path).model)
-    check_checkpoint_matches(model, out)  # strict: every tensor present
-    merged = torch.load(out, weights_only=False)
-    model.load_state_dict(merged['state_dict'], strict=True)
-    assert merged['meta']['note'] == 'stock'
-    assert merged['meta']['srm']['iter'] == 7
-    for key, value in stock.state_dict().items():
-        assert torch.equal(model.state_dict()[key], value)
-    for key, value in srm.state_dict().items():
-        assert torch.equal(model.panoptic_fusion_head.srm.state_dict()[key],
-                           value)
-
-    with pytest.raises(ValueError, match='--force'):
-        add_srm_to_panoptic_fpn.main([out, srm_path, out])
-    add_srm_to_panoptic_fpn.main([out, srm_path, out, '--force'])
-
-
-def test_converter_refuses_other_thing_classes(config_path, tmp_path):
-    _, stock_path = stock_checkpoint(tmp_path)
-    cfg = Config.fromfile(config_path)
-    cfg.model.panoptic_fusion_head.srm.num_things_classes = 3
-    srm = build_srm(cfg)
-    path = str(tmp_path / 'srm3.pth')
-    save_srm_checkpoint(path, srm,
-                        dict(srm_cfg=dict(num_things_classes=3), iter=1))
-    with pytest.raises(ValueError, match='ranks 3'):
-        add_srm_to_panoptic_fpn.main(
-            [stock_path, path, str(tmp_path / 'x.pth')])
-    with pytest.raises(ValueError, match='not an SRM checkpoint'):
-        add_srm_to_panoptic_fpn.main(
-            [stock_path, stock_path,
-             str(tmp_path / 'x.pth')])
