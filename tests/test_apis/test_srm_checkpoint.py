@@ -18,8 +18,10 @@ from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO
 from mmoanet.utils import (CorruptCheckpointError, OutputPathError,
                            UnsafeCheckpointError, check_checkpoint_matches,
                            load_checkpoint_safely)
-from tests.utils import REPO_ROOT
-from tools.model_converters import add_srm_to_panoptic_fpn
+from tests.utils import REPO_ROOT, load_script
+
+add_srm_to_panoptic_fpn = load_script(
+    'tools/model_converters/add_srm_to_panoptic_fpn.py')
 
 STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
                         'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')

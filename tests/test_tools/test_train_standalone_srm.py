@@ -9,8 +9,9 @@ import torch
 
 from mmoanet.datasets import generate_synthetic_occlusion
 from mmoanet.utils import UnsafeCheckpointError, load_checkpoint_safely
-from tests.utils import REPO_ROOT, log_text, run_main
-from tools import train as train_tool
+from tests.utils import REPO_ROOT, load_script, log_text, run_main
+
+train_tool = load_script('tools/train.py')
 
 SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'srm',
                       'srm_1x7-7x1_1200i_synthetic-occlusion.py')
