@@ -23,7 +23,8 @@ from pycocotools import mask as mask_utils
 
 from ..evaluation.functional import load_panoptic_png
 from ..utils.constants import IGNORE_INDEX
-from .annotation_checks import naming_json_errors, segmentation_problem
+from .annotation_checks import (duplicates, naming_json_errors, rle_run_totals,
+                                segmentation_problem)
 from .exceptions import PanopticAnnotationError
 
 
@@ -159,12 +160,16 @@ class SRMAnnotationDataset(BaseDataset):
             for image in panoptic['images']
             if 'height' in image and 'width' in image
         }
+        kept = [
+            (ann, ins_labels[ann['category_id']]) for ann in annotations
+            # crowd, or stuff in a detection-format export
+            if not ann.get('iscrowd', 0)
+            and ins_labels[ann['category_id']] < num_things
+        ]
+        rle_totals = self._rle_totals([ann for ann, _ in kept])
         by_image: Dict[int, List[dict]] = {}
-        for ann in annotations:
-            label = ins_labels[ann['category_id']]
-            if ann.get('iscrowd', 0) or label >= num_things:
-                continue  # crowd, or stuff in a detection-format export
-            self._check_segmentation(ann, sizes)
+        for index, (ann, label) in enumerate(kept):
+            self._check_segmentation(ann, sizes, rle_totals.get(index))
             by_image.setdefault(ann['image_id'], []).append(
                 dict(segmentation=ann['segmentation'], label=label))
         data_list = []
@@ -196,22 +201,27 @@ class SRMAnnotationDataset(BaseDataset):
                 f'{source}: neither a COCO instances JSON (a dict with '
                 'images, annotations, categories) nor a COCO results list')
         annotations = instances['annotations']
+        repeated = duplicates(ann['id'] for ann in annotations
+                              if ann.get('id') is not None)
+        if repeated:
+            raise PanopticAnnotationError(
+                f'{source}: annotation ids {repeated[:10]} are used more '
+                'than once; COCO annotation ids must be unique')
         category_ids = {c['id'] for c in instances['categories']}
-        seen = set()
         for ann in annotations:
-            ann_id = ann.get('id')
-            if ann_id is not None:
-                if ann_id in seen:
-                    raise PanopticAnnotationError(
-                        f'{source}: annotation id {ann_id} is used twice; '
-                        'COCO annotation ids must be unique')
-                seen.add(ann_id)
-            if ann.get('category_id') not in category_ids:
+            missing = [
+                key for key in ('image_id', 'category_id', 'segmentation')
+                if key not in ann
+            ]
+            if missing:
                 raise PanopticAnnotationError(
-                    f'{source}: annotation {ann_id} (image_id '
-                    f'{ann.get("image_id")}) has category_id '
-                    f'{ann.get("category_id")}, which its categories do '
-                    'not list')
+                    f'{source}: annotation {ann.get("id")} has no {missing}')
+            if ann['category_id'] not in category_ids:
+                raise PanopticAnnotationError(
+                    f'{source}: annotation {ann.get("id")} (image_id '
+                    f'{ann["image_id"]}) has category_id '
+                    f'{ann["category_id"]}, which its categories do not '
+                    'list')
         return annotations
 
     def _check_results(self, results: List[object],
@@ -257,15 +267,30 @@ class SRMAnnotationDataset(BaseDataset):
                 '; the SRM would train on nothing')
         return kept
 
-    def _check_segmentation(self, ann: dict, sizes: Dict[int,
-                                                         List[int]]) -> None:
+    @staticmethod
+    def _rle_totals(annotations: List[dict]) -> Dict[int, int]:
+        """Run-length totals of the compressed RLEs, by index in
+        ``annotations``, in one vectorised pass (:func:`rle_run_totals`;
+        a results file holds one RLE per prediction)."""
+        compressed = [
+            index for index, ann in enumerate(annotations)
+            if isinstance(ann['segmentation'], dict)
+            and isinstance(ann['segmentation'].get('counts'), (str, bytes))
+        ]
+        totals = rle_run_totals(
+            [annotations[i]['segmentation']['counts'] for i in compressed])
+        return {index: int(total) for index, total in zip(compressed, totals)}
+
+    def _check_segmentation(self, ann: dict, sizes: Dict[int, List[int]],
+                            rle_total: Optional[int]) -> None:
         """A mask must fit its image's size in the panoptic JSON
         (:func:`~mmoanet.datasets.annotation_checks.segmentation_problem`,
         the check the other datasets run on their annotations)."""
         size = sizes.get(ann['image_id'])
         if size is None:
             return
-        problem = segmentation_problem(ann['segmentation'], *size)
+        problem = segmentation_problem(
+            ann['segmentation'], *size, rle_total=rle_total)
         if problem is not None:
             raise PanopticAnnotationError(
                 f'{self.ins_ann_file}: a mask of image_id {ann["image_id"]} '

@@ -198,6 +198,20 @@ def test_a_results_list_with_a_foreign_image_or_size_is_refused(
             f'.*image_id {image_id} .*RLE is {SIZE}x{SIZE - 1}'):
         build(data_root, ins_ann_file=path)
 
+    def counts_of_another_size(results):
+        rle = mask_utils.encode(
+            np.ones((SIZE, SIZE - 1), dtype=np.uint8, order='F'))
+        results[0]['segmentation'] = dict(
+            size=[SIZE, SIZE], counts=rle['counts'].decode())
+
+    path, results = results_of_ground_truth(data_root, tmp_path,
+                                            counts_of_another_size)
+    with pytest.raises(
+            PanopticAnnotationError,
+            match=re.escape(path) + f'.*image_id {results[0]["image_id"]} '
+            '.*run lengths'):
+        build(data_root, ins_ann_file=path)
+
 
 def test_no_prediction_above_min_score_is_refused(data_root, tmp_path):
     path, _ = results_of_ground_truth(data_root, tmp_path)
@@ -241,8 +255,8 @@ def test_duplicate_annotation_ids_are_refused(data_root, tmp_path):
     path = write(tmp_path, 'duplicates.json', instances)
     with pytest.raises(
             PanopticAnnotationError,
-            match=re.escape(path) + f'.*annotation id {duplicate} is used '
-            'twice'):
+            match=re.escape(path) + rf'.*annotation ids \[{duplicate}\] are '
+            'used more than once'):
         build(data_root, ins_ann_file=path)
 
 
