@@ -1,20 +1,30 @@
 """tools/train.py configs/srm/...: the SRM trained alone by mmengine's Runner
 on a tiny synthetic set, an ordinary mmengine checkpoint out, resumed
-exactly, and a crafted pickle given as --resume refused without running."""
+exactly and merged into a PanopticFPN checkpoint, and a crafted pickle
+given as --resume refused without running."""
 import os.path as osp
 import re
 
 import pytest
 import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
 
+from mmoanet.apis import add_srm_to_checkpoint
 from mmoanet.datasets import generate_synthetic_occlusion
-from mmoanet.utils import UnsafeCheckpointError, load_checkpoint_safely
+from mmoanet.utils import (UnsafeCheckpointError, check_checkpoint_matches,
+                           load_checkpoint_safely)
 from tests.utils import REPO_ROOT, load_script, log_text, run_main
 
 train_tool = load_script('tools/train.py')
 
 SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'srm',
                       'srm_1x7-7x1_1200i_synthetic-occlusion.py')
+STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
+                        'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
+SRM_FPN_CONFIG = osp.join(
+    REPO_ROOT, 'configs', 'panoptic_fpn_srm',
+    'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
 
 CONFIG_TEMPLATE = """
 _base_ = {base!r}
@@ -69,6 +79,24 @@ def test_trains_writes_mmengine_checkpoints_and_resumes_exactly(
     for key, value in final['state_dict'].items():
         torch.testing.assert_close(
             again['state_dict'][key], value, rtol=0, atol=0)
+
+    # The Runner's checkpoint merges into a stock PanopticFPN checkpoint
+    # that then fits the PanopticFPN + SRM model exactly.
+    torch.manual_seed(0)
+    stock = MODELS.build(Config.fromfile(STOCK_CONFIG).model)
+    stock_path = str(tmp_path / 'stock.pth')
+    torch.save(dict(state_dict=stock.state_dict()), stock_path)
+    merged_path = str(tmp_path / 'merged.pth')
+    summary = add_srm_to_checkpoint(stock_path, str(straight / 'iter_6.pth'),
+                                    merged_path)
+    assert summary['srm_iter'] == 6
+    model = MODELS.build(Config.fromfile(SRM_FPN_CONFIG).model)
+    check_checkpoint_matches(model, merged_path)
+    merged = load_checkpoint_safely(merged_path)
+    assert merged['meta']['srm']['srm_cfg']['type'] == 'SpatialRankingModule'
+    for key, value in final['state_dict'].items():
+        assert torch.equal(merged['state_dict']['panoptic_fusion_head.' + key],
+                           value)
 
 
 class _Payload:
