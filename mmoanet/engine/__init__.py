@@ -1,3 +1,7 @@
-from .hooks import CheckpointMatchHook
+from .hooks import (CategoryIdsHook, CheckpointMatchHook, FiniteLossHook,
+                    NonFiniteLossError, dataset_category_ids)
 
-__all__ = ['CheckpointMatchHook']
+__all__ = [
+    'CategoryIdsHook', 'CheckpointMatchHook', 'FiniteLossHook',
+    'NonFiniteLossError', 'dataset_category_ids'
+]
