@@ -7,16 +7,21 @@
 #   ResNet-18 at half width (base_channels=32), random init, nothing frozen
 #   (frozen_stages/norm_eval would freeze random weights); 64-channel FPN;
 #   160 px images, batch 4; 300 proposals, 128 sampled RoIs, 2-conv mask
-#   head; AdamW with a short warm-up instead of the paper's SGD schedule.
-_base_ = './oanet_r50_fpn_100k_coco-panoptic.py'
+#   head; AdamW with a short warm-up instead of the paper's SGD schedule
+#   (_base_/schedules/schedule_1200i_adamw.py). The synthetic set is read
+#   with its instances JSON (CocoPanopticInstancesDataset), as OANet reads
+#   COCO. The backbone, FPN, RPN and RoI sizes, data and schedule are those
+#   of the stock baseline,
+#   ../panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py.
+_base_ = [
+    '../_base_/models/oanet_r50_fpn.py',
+    '../_base_/datasets/synthetic-occlusion_panoptic.py',
+    '../_base_/schedules/schedule_1200i_adamw.py'
+]
 
-from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO  # noqa: E402
-
-num_things_classes = len(SYNTHETIC_OCCLUSION_METAINFO['thing_classes'])
-num_stuff_classes = len(SYNTHETIC_OCCLUSION_METAINFO['stuff_classes'])
-image_size = 160
+num_things_classes = _base_.num_things_classes
+num_stuff_classes = _base_.num_stuff_classes
 fpn_channels = 64
-max_iters = 1200
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
@@ -63,7 +68,9 @@ model = dict(
         # COCO image is the share that 400 px is of a 160x160 one.
         panoptic=dict(stuff_area_limit=400, max_per_img=30)))
 
-data_root = 'data/synthetic_occlusion/'
+# OANet's data path: instance masks from the instances JSON (amodal, they
+# overlap), so that the SRM sees the conflicts it learns from.
+image_size = _base_.image_size
 backend_args = None
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
@@ -84,63 +91,28 @@ test_pipeline = [
                    'scale_factor', 'seg_map_path', 'segments_info'))
 ]
 train_dataloader = dict(
-    batch_size=4,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    batch_sampler=None,
-    # Type, instance source and test mode come from oanet_r50_fpn_100k_coco-panoptic.py.
     dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/panoptic_train.json',
+        type='CocoPanopticInstancesDataset',
         ins_ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/', seg='annotations/panoptic_train/'),
-        metainfo=SYNTHETIC_OCCLUSION_METAINFO,
-        filter_cfg=dict(filter_empty_gt=False),
+        instance_source='instances',
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
     dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/panoptic_val.json',
+        type='CocoPanopticInstancesDataset',
         ins_ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/', seg='annotations/panoptic_val/'),
-        metainfo=SYNTHETIC_OCCLUSION_METAINFO,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-panoptic_metric = dict(
-    type='MultiOrderPanopticMetric',
-    ann_file=data_root + 'annotations/panoptic_val.json',
-    seg_prefix=data_root + 'annotations/panoptic_val/')
-val_evaluator = panoptic_metric
 # Testing also measures how often each order puts the right instance of an
 # overlapping pair on top (the synthetic set records the true order).
 test_evaluator = [
-    panoptic_metric,
+    _base_.val_evaluator,
     dict(
         type='OcclusionOrderMetric',
-        overlaps_file=data_root + 'annotations/overlaps_val.json',
-        ins_ann_file=data_root + 'annotations/instances_val.json')
+        overlaps_file=_base_.data_root + 'annotations/overlaps_val.json',
+        ins_ann_file=_base_.data_root + 'annotations/instances_val.json')
 ]
 
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(
-        type='CosineAnnealingLR',
-        by_epoch=False,
-        begin=50,
-        end=max_iters,
-        T_max=max_iters - 50,
-        eta_min=1e-5)
-]
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10.0),
     # The SRM is a small linear module trained on conflicting pixels only;
     # at lr 1e-3 it is far from converged after 1,200 iterations. Trained
     # alone on ground-truth masks for 1,200 steps it ranked 82.4% of the
@@ -148,8 +120,8 @@ optim_wrapper = dict(
     # (tools/analysis_tools/srm_alone.py; docs/benchmarks.md, Evidence).
     paramwise_cfg=dict(
         custom_keys={'panoptic_fusion_head.srm': dict(lr_mult=10.0)}))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=2))
+
+# One readable picture per image (tools/test.py --show-dir, inference):
+# the panoptic result alone, score and SRM order side by side, and the
+# ground truth beside them.
+visualizer = dict(type='PanopticLocalVisualizer')

@@ -10,19 +10,20 @@
 #     0.6 and class-agnostic NMS.
 # What is shared with the tiny OANet, so that only the method differs:
 # backbone, FPN width, RPN/RoI sizes, image size, optimizer, schedule,
-# batch size, data. stuff_area_limit is mmdet's 4096 px scaled by the same
-# image-area ratio as the tiny OANet's 4900 -> 400.
-_base_ = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
+# batch size, data (the last three from the same _base_ files).
+# stuff_area_limit is mmdet's 4096 px scaled by the same image-area ratio
+# as the tiny OANet's 4900 -> 400.
+_base_ = [
+    '../_base_/models/panoptic-fpn_r50_fpn.py',
+    '../_base_/datasets/synthetic-occlusion_panoptic.py',
+    '../_base_/schedules/schedule_1200i_adamw.py'
+]
 
 custom_imports = dict(imports=['mmoanet'], allow_failed_imports=False)
 
-from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO  # noqa: E402
-
-num_things_classes = len(SYNTHETIC_OCCLUSION_METAINFO['thing_classes'])
-num_stuff_classes = len(SYNTHETIC_OCCLUSION_METAINFO['stuff_classes'])
-image_size = 160
+num_things_classes = _base_.num_things_classes
+num_stuff_classes = _base_.num_stuff_classes
 fpn_channels = 64
-max_iters = 1200
 
 model = dict(
     backbone=dict(
@@ -64,89 +65,3 @@ model = dict(
         rpn=dict(nms_pre=300, max_per_img=100),
         rcnn=dict(max_per_img=30),
         panoptic=dict(stuff_area_limit=334)))
-
-data_root = 'data/synthetic_occlusion/'
-backend_args = None
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(
-        type='LoadPanopticAnnotations',
-        with_bbox=True,
-        with_mask=True,
-        with_seg=True,
-        backend_args=backend_args),
-    dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
-    dict(type='LoadPanopticAnnotations', backend_args=backend_args),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    batch_sampler=None,
-    dataset=dict(
-        type='CocoPanopticDataset',
-        data_root=data_root,
-        ann_file='annotations/panoptic_train.json',
-        data_prefix=dict(img='train/', seg='annotations/panoptic_train/'),
-        metainfo=SYNTHETIC_OCCLUSION_METAINFO,
-        filter_cfg=dict(filter_empty_gt=False),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
-    dataset=dict(
-        type='CocoPanopticDataset',
-        data_root=data_root,
-        ann_file='annotations/panoptic_val.json',
-        data_prefix=dict(img='val/', seg='annotations/panoptic_val/'),
-        metainfo=SYNTHETIC_OCCLUSION_METAINFO,
-        test_mode=True,
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-# The same PQ code as every OANet evaluation (it scores any model's
-# 'pred_panoptic_seg'), so the head-to-head compares models, not metrics.
-val_evaluator = dict(
-    _delete_=True,
-    type='MultiOrderPanopticMetric',
-    ann_file=data_root + 'annotations/panoptic_val.json',
-    seg_prefix=data_root + 'annotations/panoptic_val/')
-test_evaluator = val_evaluator
-
-train_cfg = dict(
-    _delete_=True,
-    type='IterBasedTrainLoop',
-    max_iters=max_iters,
-    val_interval=max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(
-        type='CosineAnnealingLR',
-        by_epoch=False,
-        begin=50,
-        end=max_iters,
-        T_max=max_iters - 50,
-        eta_min=1e-5)
-]
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10.0))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=2))
-log_processor = dict(by_epoch=False)

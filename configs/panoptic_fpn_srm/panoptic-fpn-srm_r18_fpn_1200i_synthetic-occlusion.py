@@ -4,10 +4,8 @@
 #   python tools/train_srm.py configs/panoptic_fpn_srm/<this file>
 _base_ = '../panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py'
 
-from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO  # noqa: E402
-
-num_things_classes = len(SYNTHETIC_OCCLUSION_METAINFO['thing_classes'])
-num_stuff_classes = len(SYNTHETIC_OCCLUSION_METAINFO['stuff_classes'])
+num_things_classes = _base_.num_things_classes
+num_stuff_classes = _base_.num_stuff_classes
 
 model = dict(
     panoptic_fusion_head=dict(
