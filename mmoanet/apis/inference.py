@@ -4,7 +4,7 @@
 :func:`inference_panoptic` runs it on image files or arrays without any
 annotation, and :func:`panoptic_to_coco` turns a predicted panoptic map into
 a COCO panoptic PNG and its ``segments_info``; :func:`coco_categories` says
-which COCO category id each label gets.
+which COCO category id each label gets, and refuses to guess one.
 
 Shape shorthand:
 
@@ -33,6 +33,7 @@ from mmengine.runner import load_checkpoint
 
 # ``mmoanet`` (imported as the parent package) has registered its components
 # and the weights_only checkpoint loader before anything here runs.
+from ..datasets.annotation_checks import naming_json_errors
 from ..evaluation.functional import fusion_ids_to_coco, id_to_rgb
 from ..utils.checkpoint import check_checkpoint_matches
 
@@ -217,60 +218,107 @@ def inference_panoptic(model: nn.Module,
     return results if is_batch else results[0]
 
 
-def coco_categories(
-        model: nn.Module) -> Tuple[Dict[int, int], List[dict], str]:
+class UnknownCategoryIdsError(ValueError):
+    """The COCO category ids of a model's labels cannot be known."""
+
+
+def coco_categories(model: nn.Module,
+                    ann_file: Optional[str] = None,
+                    strict: bool = True
+                    ) -> Tuple[Dict[int, Optional[int]], List[dict], str]:
     """COCO category ids of the model's labels.
 
     mmdet's panoptic datasets number labels in the order of the annotation
-    file's categories, but the ids themselves are not saved in checkpoints
-    (``dataset_meta`` holds names only). They are taken, in this order,
-    from ``dataset_meta['cat_ids']``, from the categories of the config's
-    annotation file when it is on disk and holds every class name, or else
-    are ``label + 1``.
+    file's categories; the ids themselves are in ``dataset_meta['cat_ids']``
+    of checkpoints trained with mmoanet (its dataset and
+    :class:`~mmoanet.engine.CategoryIdsHook` keep them). They are taken, in
+    this order, from there, from ``ann_file``, or from the categories of
+    the config's annotation file when it is on disk and holds every class
+    name. Nothing else can tell them: ``label + 1`` is right for no COCO
+    file (COCO panoptic's ids run 1..200 with gaps), so it is never
+    guessed.
 
     Args:
         model (nn.Module): Model with ``dataset_meta``.
+        ann_file (str, optional): A COCO (panoptic) JSON whose categories
+            hold every class name of the model, e.g. the training set's.
+            Defaults to None.
+        strict (bool): Raise when the ids are unknown. Otherwise each label
+            maps to None, for callers that write no COCO file. Defaults to
+            True.
 
     Returns:
-        tuple[dict[int, int], list[dict], str]: Label to category id; COCO
-        ``categories`` (``id``, ``name``, ``isthing``, ``color``); and a
-        sentence saying where the ids came from.
+        tuple[dict[int, int | None], list[dict], str]: Label to category
+        id; COCO ``categories`` (``id``, ``name``, ``isthing``, ``color``);
+        and a sentence saying where the ids came from.
+
+    Raises:
+        UnknownCategoryIdsError: With ``strict``, when no source gives the
+            ids, naming what to pass; or when ``ann_file`` lacks a class.
     """
     meta = model.dataset_meta
     classes = list(meta['classes'])
     thing_classes = set(meta.get('thing_classes', classes))
     cat_ids = meta.get('cat_ids')
     source = 'dataset_meta cat_ids of the checkpoint'
+    if cat_ids is not None and len(cat_ids) != len(classes):
+        raise UnknownCategoryIdsError(
+            f'dataset_meta has {len(cat_ids)} cat_ids for {len(classes)} '
+            'classes')
+    if cat_ids is None and ann_file is not None:
+        cat_ids, source = _ann_file_cat_ids(ann_file, classes)
+        if cat_ids is None:
+            raise UnknownCategoryIdsError(f'{ann_file}: {source}')
     if cat_ids is None:
-        cat_ids, source = _ann_file_cat_ids(meta.get('ann_file'), classes)
-    if cat_ids is None or len(cat_ids) != len(classes):
-        cat_ids = [label + 1 for label in range(len(classes))]
-        source = ('category ids are label + 1: neither the checkpoint nor '
-                  'an annotation file on disk gave them')
+        config_ann_file = meta.get('ann_file')
+        cat_ids, source = _ann_file_cat_ids(config_ann_file, classes)
+    if cat_ids is None:
+        source = (
+            'the COCO category ids of the labels are unknown: the '
+            "checkpoint's dataset_meta has no cat_ids (it was trained "
+            'before mmoanet kept them, or without a checkpoint), and '
+            f'{source}. Pass the annotation file of the training set '
+            '(tools/inference.py --ann-file, PanopticInferencer(ann_file=)), '
+            'or point the config at it (--cfg-options '
+            'test_dataloader.dataset.data_root=...)')
+        if strict:
+            raise UnknownCategoryIdsError(source)
+        cat_ids = [None] * len(classes)
     palette = meta.get('palette')
     categories = []
     for label, (cat_id, name) in enumerate(zip(cat_ids, classes)):
         category = dict(
-            id=int(cat_id), name=name, isthing=int(name in thing_classes))
+            id=None if cat_id is None else int(cat_id),
+            name=name,
+            isthing=int(name in thing_classes))
         if isinstance(palette, (list, tuple)) and label < len(palette):
             category['color'] = [int(value) for value in palette[label]]
         categories.append(category)
-    return dict(enumerate(int(cat_id) for cat_id in cat_ids)), categories, \
-        source
+    return ({
+        label: category['id']
+        for label, category in enumerate(categories)
+    }, categories, source)
 
 
 def _ann_file_cat_ids(ann_file: Optional[str],
                       classes: List[str]) -> Tuple[Optional[list], str]:
-    """Category ids of ``classes`` in a local COCO JSON, else None."""
-    if not ann_file or not osp.isfile(ann_file):
-        return None, ''
-    with open(ann_file) as f:
-        id_of_name = {
-            category['name']: category['id']
-            for category in json.load(f).get('categories', [])
-        }
-    if not all(name in id_of_name for name in classes):
-        return None, ''
+    """Category ids of ``classes`` in a local COCO JSON.
+
+    Returns:
+        tuple[list[int] | None, str]: The ids, or None; where they came
+        from, or why there are none.
+    """
+    if not ann_file:
+        return None, 'the config names no annotation file'
+    if not osp.isfile(ann_file):
+        return None, f'the annotation file {ann_file} is not on disk'
+    with naming_json_errors(ann_file), open(ann_file) as f:
+        categories = json.load(f).get('categories', [])
+    id_of_name = {category['name']: category['id'] for category in categories}
+    missing = [name for name in classes if name not in id_of_name]
+    if missing:
+        return None, (f'the categories of {ann_file} lack the classes '
+                      f'{missing[:5]} of the model')
     return [id_of_name[name] for name in classes], \
         f'category ids from the class names in {ann_file}'
 
@@ -282,7 +330,8 @@ def panoptic_to_coco(pan_ids: np.ndarray, label2cat: Dict[int, int],
     Args:
         pan_ids (np.ndarray): int, shape (H, W), ids ``label + instance_id *
             INSTANCE_OFFSET``; the label ``num_classes`` is VOID.
-        label2cat (dict[int, int]): Label to COCO category id.
+        label2cat (dict[int, int | None]): Label to COCO category id
+            (None where unknown, see :func:`coco_categories`).
         num_classes (int): C.
 
     Returns:

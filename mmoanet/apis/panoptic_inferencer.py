@@ -13,7 +13,8 @@ import os.path as osp
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
+import cv2
+import numpy as np
 import torch.nn as nn
 from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
@@ -22,8 +23,9 @@ from mmengine.logging import print_log
 from mmengine.registry import INFERENCERS
 
 from ..utils.checkpoint import check_checkpoint_matches
-from .inference import (ANNOTATION_LOADERS, _check_classes,
-                        _config_dataset_meta, coco_categories,
+from ..utils.outputs import atomic_write
+from .inference import (ANNOTATION_LOADERS, UnknownCategoryIdsError,
+                        _check_classes, _config_dataset_meta, coco_categories,
                         panoptic_to_coco)
 
 #: Report name and data sample key of the fusion orders written besides the
@@ -65,10 +67,20 @@ class PanopticInferencer(DetInferencer):
     - ``on_error='skip'`` reports an input that cannot be read or predicted
       and goes on; ``'stop'`` raises :class:`InputError` naming it. Either
       way :attr:`failures` lists ``(input, message)``.
+    - COCO category ids come from the checkpoint's ``dataset_meta``, from
+      ``ann_file`` or from the config's annotation file (see
+      :func:`~mmoanet.apis.coco_categories`). When none gives them, a call
+      that would write ``preds/`` and the COCO JSON raises
+      :class:`~mmoanet.apis.UnknownCategoryIdsError` before predicting
+      anything, instead of writing ids that panopticapi would misread; a
+      call that writes no prediction files returns ``category_id`` None.
 
     Args:
         model, weights, device, scope, palette, show_progress: As for
             ``DetInferencer``.
+        ann_file (str, optional): A COCO (panoptic) JSON whose categories
+            hold the model's class names (the training set's), for
+            checkpoints without ``cat_ids``. Defaults to None.
     """
 
     def __init__(self,
@@ -77,7 +89,8 @@ class PanopticInferencer(DetInferencer):
                  device: Optional[str] = None,
                  scope: Optional[str] = 'mmdet',
                  palette: str = 'none',
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True,
+                 ann_file: Optional[str] = None) -> None:
         self.failures: List[Tuple[str, str]] = []
         self.on_error = 'stop'
         self._weights = weights
@@ -92,7 +105,8 @@ class PanopticInferencer(DetInferencer):
             palette=palette,
             show_progress=show_progress)
         self.label2cat, self.categories, self.category_source = \
-            coco_categories(self.model)
+            coco_categories(self.model, ann_file=ann_file, strict=False)
+        self.category_ids_known = None not in self.label2cat.values()
 
     # ------------------------------------------------------------------
     # model, pipeline
@@ -237,10 +251,15 @@ class PanopticInferencer(DetInferencer):
         if on_error not in ON_ERROR_CHOICES:
             raise ValueError(f'on_error must be one of {ON_ERROR_CHOICES}, '
                              f'got {on_error!r}')
+        save_json = bool(out_dir) and not no_save_pred
+        if save_json and not self.category_ids_known:
+            raise UnknownCategoryIdsError(
+                f'{self._weights or "the model"}: {self.category_source}; '
+                'or pass no_save_pred=True (--no-save-pred) to write no '
+                'COCO file')
         self.on_error = on_error
         self.failures = []
         self._coco = dict(images=[], **{name: [] for name in self._orders()})
-        save_json = bool(out_dir) and not no_save_pred
         try:
             results = super().__call__(
                 inputs,
@@ -336,7 +355,7 @@ class PanopticInferencer(DetInferencer):
             png_name = f'{stem}_panoptic_seg' + (f'_{name}' if name else '')
             png_name += '.png'
             if pred_out_dir:
-                mmcv.imwrite(png[..., ::-1], osp.join(preds_dir, png_name))
+                _write_png(osp.join(preds_dir, png_name), png)
                 entry['panoptic_seg_path'] = osp.join(preds_dir, png_name)
                 self._coco[name].append(
                     dict(
@@ -358,7 +377,7 @@ class PanopticInferencer(DetInferencer):
                     file_name=file_name,
                     height=int(height),
                     width=int(width)))
-            with open(osp.join(preds_dir, f'{stem}.json'), 'w') as f:
+            with atomic_write(osp.join(preds_dir, f'{stem}.json')) as f:
                 json.dump(result, f)
         return result
 
@@ -383,7 +402,9 @@ class PanopticInferencer(DetInferencer):
                 failed_inputs=[message for _, message in self.failures])
             path = osp.join(
                 out_dir, 'panoptic' + (f'_{name}' if name else '') + '.json')
-            with open(path, 'w') as f:
+            # Atomic: a full disk leaves the earlier file or none, never a
+            # truncated JSON.
+            with atomic_write(path) as f:
                 json.dump(
                     dict(
                         info=info,
@@ -392,6 +413,15 @@ class PanopticInferencer(DetInferencer):
                         categories=self.categories), f)
             written.append(path)
         return written
+
+
+def _write_png(path: str, rgb: np.ndarray) -> None:
+    """Write a uint8 (H, W, 3) RGB image as a PNG, atomically."""
+    ok, encoded = cv2.imencode('.png', np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f'cannot encode {path} as PNG')
+    with atomic_write(path, 'wb') as f:
+        f.write(encoded.tobytes())
 
 
 def inference_summary(results: dict, json_files: Sequence[str] = ()) -> str:

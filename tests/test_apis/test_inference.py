@@ -16,7 +16,8 @@ from mmdet.apis import DetInferencer
 from mmengine.config import Config
 from mmengine.registry import INFERENCERS
 
-from mmoanet.apis import (InputError, PanopticInferencer, coco_categories,
+from mmoanet.apis import (InputError, PanopticInferencer,
+                          UnknownCategoryIdsError, coco_categories,
                           inference_panoptic, init_model, panoptic_to_coco)
 from mmoanet.apis.inference import _inference_pipeline
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
@@ -316,15 +317,107 @@ def test_panoptic_to_coco_by_hand():
     ]
 
 
-def test_category_ids_fall_back_to_label_plus_one():
+def test_category_ids_are_never_guessed(tmp_path):
+    # Issue 18: without cat_ids and without the annotation file, label + 1
+    # was written, and panopticapi then failed on the JSON.
     model = SimpleNamespace(dataset_meta=dict(SYNTHETIC_OCCLUSION_METAINFO))
-    label2cat, categories, source = coco_categories(model)
-    assert label2cat == {label: label + 1 for label in range(NUM_CLASSES)}
-    assert 'label + 1' in source
+    model.dataset_meta['ann_file'] = str(tmp_path / 'moved' / 'pan.json')
+    with pytest.raises(
+            UnknownCategoryIdsError,
+            match=r"category ids of the labels are unknown: the checkpoint's "
+            r'dataset_meta has no cat_ids .* and the annotation file '
+            r'.*moved/pan\.json is not on disk\. Pass the annotation file '
+            r'of the training set \(tools/inference\.py --ann-file'):
+        coco_categories(model)
+    label2cat, categories, _ = coco_categories(model, strict=False)
+    assert set(label2cat.values()) == {None}
     assert [c['isthing'] for c in categories] == [1] * 6 + [0] * 4
     assert categories[6]['color'] == [150, 200, 240]
+    # An explicit annotation file gives them, by class name.
+    ann_file = tmp_path / 'categories.json'
+    ann_file.write_text(
+        json.dumps(
+            dict(categories=[
+                dict(id=cat_id, name=name) for cat_id, name in zip(
+                    SYNTHETIC_CAT_IDS, SYNTHETIC_OCCLUSION_METAINFO['classes'])
+            ])))
+    label2cat, _, source = coco_categories(model, ann_file=str(ann_file))
+    assert [label2cat[label]
+            for label in range(NUM_CLASSES)] == SYNTHETIC_CAT_IDS
+    assert 'categories.json' in source
+    # A file without every class is refused, naming the missing ones.
+    ann_file.write_text(json.dumps(dict(categories=[dict(id=1, name='x')])))
+    with pytest.raises(UnknownCategoryIdsError, match=r'lack the classes'):
+        coco_categories(model, ann_file=str(ann_file))
+    # A checkpoint's cat_ids win.
     model.dataset_meta['cat_ids'] = SYNTHETIC_CAT_IDS
     assert coco_categories(model)[0][9] == 24
+
+
+def test_inferencer_refuses_to_write_unknown_category_ids(workspace, tmp_path):
+    moved = workspace.cfg.copy()
+    moved.merge_from_dict(
+        {'test_dataloader.dataset.data_root': str(tmp_path / 'moved') + '/'})
+    inferencer = PanopticInferencer(
+        model=moved,
+        weights=workspace.checkpoint,
+        device='cpu',
+        show_progress=False)
+    out_dir = tmp_path / 'out'
+    with pytest.raises(
+            UnknownCategoryIdsError,
+            match=r'random\.pth: the COCO category ids of the labels are '
+            r'unknown.*--no-save-pred'):
+        inferencer(workspace.images, out_dir=str(out_dir), no_save_pred=False)
+    assert not out_dir.exists()  # refused before predicting anything
+    # Pictures only: no COCO file, so no id is needed.
+    results = inferencer(workspace.images, out_dir=str(out_dir))
+    assert len(results['predictions']) == 2
+    assert not (out_dir / 'panoptic.json').exists()
+    # With the annotation file named, the ids are right.
+    inferencer = PanopticInferencer(
+        model=moved,
+        weights=workspace.checkpoint,
+        device='cpu',
+        show_progress=False,
+        ann_file=osp.join(workspace.root, 'annotations', 'panoptic_val.json'))
+    inferencer(workspace.images, out_dir=str(out_dir), no_save_pred=False)
+    with open(out_dir / 'panoptic.json') as f:
+        cat_ids = sorted(c['id'] for c in json.load(f)['categories'])
+    assert cat_ids == SYNTHETIC_CAT_IDS
+
+
+def test_panoptic_json_is_written_atomically(workspace, tmp_path, monkeypatch):
+    inferencer = PanopticInferencer(
+        model=workspace.cfg,
+        weights=workspace.checkpoint,
+        device='cpu',
+        show_progress=False)
+    out_dir = tmp_path / 'out'
+    image = osp.join(workspace.images, '000000000001.jpg')
+    inferencer(image, out_dir=str(out_dir), no_save_pred=False)
+    before = (out_dir / 'panoptic.json').read_bytes()
+    real_dump = json.dump
+
+    def full_disk(obj, f, **kwargs):
+        if 'categories' in obj:  # the COCO JSON, not a per-image file
+            f.write('{"info": ')  # part of it reaches the disk
+            raise OSError(28, 'No space left on device')
+        return real_dump(obj, f, **kwargs)
+
+    monkeypatch.setattr('mmoanet.apis.panoptic_inferencer.json.dump',
+                        full_disk)
+    with pytest.raises(OSError, match='No space left'):
+        inferencer(workspace.images, out_dir=str(out_dir), no_save_pred=False)
+    # The earlier file is intact and no temporary file is left.
+    assert (out_dir / 'panoptic.json').read_bytes() == before
+    assert json.loads(before)['images'][0]['file_name'] == '000000000001.jpg'
+    assert not [p for p in os.listdir(out_dir) if p.endswith('.tmp')]
+    # In a fresh folder the failed write leaves nothing, never 0 bytes.
+    fresh = tmp_path / 'fresh'
+    with pytest.raises(OSError, match='No space left'):
+        inferencer(image, out_dir=str(fresh), no_save_pred=False)
+    assert not (fresh / 'panoptic.json').exists()
 
 
 def test_checkpoint_without_meta(workspace, tmp_path):
