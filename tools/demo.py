@@ -1,144 +1,393 @@
-"""The main job end to end on this machine: `make demo`.
+"""The main job end to end on this machine: ``make demo``.
 
-1. generate the synthetic occlusion dataset (data/synthetic_occlusion/),
-2. train the tiny OANet config from scratch for a fixed budget,
-3. evaluate it: PQ/SQ/RQ for SRM order and score order of the same
-   predictions, and how often each order puts the right instance on top,
-4. plot the losses, paint overlays (score order | SRM order).
+The project's story in one run, on one data set and one budget, each step
+the command a user types:
 
-Everything lands in work_dirs/demo/. Re-running resumes an interrupted
-training and skips the steps already done; `--fresh` starts again.
+1. data: ``tools/dataset_converters/make_synthetic_occlusion.py`` writes
+   the head-to-head's set (amodal masks, 160 px, 300 train / 100 val,
+   seed 0) to ``data/synthetic_occlusion/``, the folder the tiny configs
+   read;
+2. stock PanopticFPN, as mmdet ships it: ``tools/train.py``, then
+   ``tools/test.py --eval pq``;
+3. PanopticFPN + SRM, the product path: an SRM trained alone by
+   ``tools/train.py configs/srm/...``, merged into the stock checkpoint of
+   step 2 by ``tools/model_converters/add_srm_to_panoptic_fpn.py``, tested
+   with ``configs/panoptic_fpn_srm/``;
+4. full OANet: trained, then tested once for both fusion orders (SRM and
+   detection score) of the same predictions;
+5. loss curves and overlays (``tools/inference.py``).
+
+Both networks train for the head-to-head's standard budget (400 iterations
+of batch 4, a linear warm-up of min(50, N // 10) iterations, then a cosine
+decay to 1e-5, all set by ``--cfg-options``), so the final table compares
+with the README's. Everything lands in ``--work-dir``; a rerun skips each
+step already done by the same command, ``--fresh`` starts again. Run it
+from the folder that holds ``data/`` (the checkout for ``make demo``).
 """
 import argparse
 import glob
 import json
 import os
 import os.path as osp
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+from typing import Dict, List, Optional, Sequence
 
-# The folder holding tools/ and configs/ (the checkout): the configs'
-# relative data paths are resolved against it.
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.dirname(osp.abspath(__file__))
+CONFIGS = osp.join(osp.dirname(TOOLS), 'configs')
+STOCK = 'panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py'
+SRM = 'srm/srm_1x7-7x1_1200i_synthetic-occlusion.py'
+PFPN_SRM = ('panoptic_fpn_srm/'
+            'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
+OANET = 'oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py'
+# The tiny configs read this folder; the head-to-head's default scene.
+DATA_ROOT = osp.join('data', 'synthetic_occlusion')
+DATA_ARGS = dict(num_train=300, num_val=100, size=160, seed=0)
+# (row of the final table, test step, metric key of its PQ family)
+ROWS = [('stock PanopticFPN', 'test_stock', 'coco_panoptic'),
+        ('PanopticFPN + SRM', 'test_pfpn_srm', 'coco_panoptic'),
+        ('full OANet, SRM order', 'test_oanet', 'coco_panoptic/srm'),
+        ('full OANet, score order', 'test_oanet', 'coco_panoptic/score')]
+TITLES = dict(
+    data='synthetic occlusion set -> ' + DATA_ROOT,
+    train_stock='training stock PanopticFPN',
+    test_stock='testing stock PanopticFPN',
+    train_srm='training the SRM alone, from the amodal annotations',
+    merge='adding the SRM to the stock checkpoint',
+    test_pfpn_srm='testing PanopticFPN + SRM',
+    train_oanet='training full OANet',
+    test_oanet='testing OANet: SRM order and score order',
+    overlays='OANet overlays, score order | SRM order')
+# Placeholder of the merge command until the SRM is trained.
+SRM_CKPT = '<last checkpoint of train_srm>'
 
-CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
-                  'oanet_r18_fpn_1200i_synthetic-occlusion.py')
-DATA_ARGS = dict(num_train=400, num_val=100, size=160, seed=0)
 
-
-def parse_args():
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
     parser.add_argument(
         '--max-iters',
         type=int,
-        default=None,
-        help='training budget in iterations (default: the config\'s)')
-    parser.add_argument('--seed', type=int, default=0)
+        default=400,
+        help='iterations of each network (the head-to-head\'s standard '
+        'budget: 400)')
     parser.add_argument(
-        '--fresh', action='store_true', help='delete work-dir first')
-    args = parser.parse_args()
-    from mmoanet.apis import run_options
-    try:  # a bad budget fails here, before any data is written
-        args.train_options = run_options(args.seed, args.max_iters)
-    except ValueError as error:
-        parser.error(str(error))
+        '--srm-iters',
+        type=int,
+        help='steps of the SRM alone (default: its config\'s)')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of every training')
+    parser.add_argument(
+        '--fresh', action='store_true', help='delete the work dir first')
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='print the commands of every step and exit')
+    args = parser.parse_args(argv)
+    for flag in ('max_iters', 'srm_iters'):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            parser.error(f'--{flag.replace("_", "-")} {value}: must be at '
+                         'least 1')
     return args
 
 
-def step(number, text):
-    print(f'\n[demo {number}/4] {text}', flush=True)
+def config(name: str) -> str:
+    return osp.relpath(osp.join(CONFIGS, name))
 
 
-def make_data(data_root):
-    """Generate the dataset unless the same one is already there."""
-    from mmoanet.datasets import (generate_synthetic_occlusion,
-                                  overlap_statistics)
-    stamp = osp.join(data_root, 'mmoanet_demo.json')
-    if osp.exists(stamp):
-        with open(stamp) as f:
-            if json.load(f) == DATA_ARGS:
-                print(f'{data_root} is already there, reusing it')
-                return
-    start = time.time()
-    generate_synthetic_occlusion(data_root, **DATA_ARGS)
-    for split in ('train', 'val'):
-        stats = overlap_statistics(data_root, split)
-        print(f'{split}: {stats["num_images"]:.0f} images, '
-              f'{stats["images_with_overlap"]:.0%} with overlapping '
-              f'instances, {stats["pairs_per_image"]:.1f} pairs per image')
-    with open(stamp, 'w') as f:
-        json.dump(DATA_ARGS, f)
-    print(f'generated in {time.time() - start:.1f} s')
+def tool(name: str) -> List[str]:
+    return [sys.executable, osp.relpath(osp.join(TOOLS, name))]
 
 
-def main():
-    args = parse_args()
-    os.chdir(REPO_ROOT)
-    from mmoanet.apis import (evaluate_checkpoint, order_table,
-                              plot_loss_curve, train_in_subprocess)
+def budget(max_iters: int, seed: int) -> List[str]:
+    """``--cfg-options`` of a network: the head-to-head's schedule.
+
+    Validation is off during training; the test step scores the model.
+    """
+    warmup = max(1, min(50, max_iters // 10))
+    log_every = max(1, min(20, max_iters // 10))
+    return [
+        f'train_cfg.max_iters={max_iters}',
+        f'train_cfg.val_interval={max_iters}', 'val_cfg=None',
+        'val_dataloader=None', 'val_evaluator=None',
+        f'param_scheduler.0.end={warmup}', f'param_scheduler.1.begin={warmup}',
+        f'param_scheduler.1.end={max_iters}',
+        f'param_scheduler.1.T_max={max(max_iters - warmup, 1)}',
+        f'default_hooks.checkpoint.interval={min(300, max_iters)}',
+        f'default_hooks.logger.interval={log_every}',
+        f'log_processor.window_size={log_every}', f'randomness.seed={seed}'
+    ]
+
+
+def plan(args) -> Dict[str, List[str]]:
+    """Every step's command, in order (``SRM_CKPT`` is filled in)."""
+    work = args.work_dir
+    train_net = budget(args.max_iters, args.seed)
+    stock_ckpt = osp.join(work, 'stock', f'iter_{args.max_iters}.pth')
+    oanet_ckpt = osp.join(work, 'oanet', f'iter_{args.max_iters}.pth')
+    merged = osp.join(work, 'pfpn_srm', 'panoptic-fpn-srm.pth')
+    srm_options = [f'randomness.seed={args.seed}']
+    if args.srm_iters:
+        srm_options.append(f'train_cfg.max_iters={args.srm_iters}')
+    data = [
+        '--out', DATA_ROOT, '--ann-style', 'amodal', '--num-train',
+        str(DATA_ARGS['num_train']), '--num-val',
+        str(DATA_ARGS['num_val']), '--size',
+        str(DATA_ARGS['size']), '--seed',
+        str(DATA_ARGS['seed'])
+    ]
+    return {
+        'data':
+        tool('dataset_converters/make_synthetic_occlusion.py') + data,
+        'train_stock':
+        tool('train.py') + [
+            config(STOCK), '--work-dir',
+            osp.join(work, 'stock'), '--resume', '--cfg-options', *train_net
+        ],
+        'test_stock':
+        tool('test.py') + [
+            config(STOCK), stock_ckpt, '--eval', 'pq', '--work-dir',
+            osp.join(work, 'stock', 'test'), '--eval-options', 'classwise=True'
+        ],
+        'train_srm':
+        tool('train.py') + [
+            config(SRM), '--work-dir',
+            osp.join(work, 'srm'), '--resume', '--cfg-options', *srm_options
+        ],
+        'merge':
+        tool('model_converters/add_srm_to_panoptic_fpn.py') +
+        [stock_ckpt, SRM_CKPT, merged, '--force'],
+        'test_pfpn_srm':
+        tool('test.py') + [
+            config(PFPN_SRM), merged, '--eval', 'pq', '--work-dir',
+            osp.join(work, 'pfpn_srm', 'test'), '--eval-options',
+            'classwise=True'
+        ],
+        'train_oanet':
+        tool('train.py') + [
+            config(OANET), '--work-dir',
+            osp.join(work, 'oanet'), '--resume', '--cfg-options', *train_net
+        ],
+        'test_oanet':
+        tool('test.py') + [
+            config(OANET), oanet_ckpt, '--eval', 'pq', '--work-dir',
+            osp.join(work, 'oanet', 'test'), '--eval-options', 'classwise=True'
+        ],
+        'overlays':
+        tool('inference.py') + [
+            osp.join(work, 'overlay_inputs'),
+            config(OANET), '--weights', oanet_ckpt, '--out-dir',
+            osp.join(work, 'overlays'), '--device', 'cpu'
+        ],
+    }
+
+
+def newest_test_metrics(test_dir: str) -> Dict[str, float]:
+    """Metrics of the newest run in a ``tools/test.py`` work dir.
+
+    mmengine's ``LoggerHook`` writes them to ``<timestamp>/<timestamp>.json``.
+    """
+    logs = sorted(glob.glob(osp.join(test_dir, '*', '*.json')))
+    logs = [
+        p for p in logs
+        if osp.basename(osp.dirname(p)) + '.json' == osp.basename(p)
+    ]
+    if not logs:
+        raise FileNotFoundError(f'no metrics of tools/test.py in {test_dir}')
+    with open(logs[-1]) as f:
+        return json.load(f)
+
+
+def run_step(name: str, command: List[str], done_dir: str) -> dict:
+    """Run a command unless the same one finished before; return its record.
+
+    Raises:
+        SystemExit: the command failed; its output is above.
+    """
+    marker = osp.join(done_dir, f'{name}.json')
+    if osp.isfile(marker):  # main() drops the data's if the data changed
+        with open(marker) as f:
+            record = json.load(f)
+        if record['command'] == command:
+            print(f'done before (in {record["seconds"]:.0f} s), skipped')
+            return record
+    print(f'$ {shlex.join(command)}', flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        sys.exit(f'demo: step {name} failed (exit {result.returncode})')
+    record = dict(command=command, seconds=time.perf_counter() - start)
+    if name.startswith('test_'):
+        record['metrics'] = newest_test_metrics(
+            command[command.index('--work-dir') + 1])
+    os.makedirs(done_dir, exist_ok=True)
+    with open(marker, 'w') as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
+def plot_losses(work_dir: str, runs: Dict[str, str], out_file: str) -> None:
+    """One panel per training (folder -> title): each loss term, log y."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4))
+    for ax, (run, title) in zip(axes, runs.items()):
+        records = {}
+        for path in sorted(
+                glob.glob(
+                    osp.join(work_dir, run, '*', 'vis_data', 'scalars.json'))):
+            with open(path) as f:  # a resumed run's records win
+                records.update(
+                    (r['step'], r) for r in map(json.loads, f) if 'loss' in r)
+        steps = sorted(records)
+        keys = sorted(k for k in records[steps[-1]]
+                      if k.startswith('loss')) if steps else []
+        for key in keys:
+            ax.plot(
+                steps, [records[s].get(key) for s in steps],
+                label=key,
+                linewidth=2 if key == 'loss' else 1)
+        ax.set(title=title, xlabel='iteration', yscale='log')
+        if keys:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=110)
+    plt.close(fig)
+
+
+def final_table(records: Dict[str, dict]) -> str:
+    """Markdown: PQ, PQ_th, PQ_st of every model and its ΔPQ vs stock."""
+    stock = records['test_stock']['metrics']['coco_panoptic/PQ']
+    lines = [
+        '| model | PQ | PQ_th | PQ_st | ΔPQ vs stock |',
+        '|---|---:|---:|---:|---:|'
+    ]
+    for label, step, family in ROWS:
+        metrics = records[step]['metrics']
+        pq = metrics[f'{family}/PQ']
+        delta = '-' if step == 'test_stock' else f'{pq - stock:+.2f}'
+        lines.append(f'| {label} | {pq:.2f} | '
+                     f'{metrics[family + "/PQ_th"]:.2f} | '
+                     f'{metrics[family + "/PQ_st"]:.2f} | {delta} |')
+    return '\n'.join(lines)
+
+
+def source_commit() -> dict:
+    """The checkout's commit and whether its tree was clean, if in git."""
+    try:
+        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
+                                cwd=TOOLS,
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout.strip()
+        status = subprocess.run(['git', 'status', '--porcelain'],
+                                cwd=TOOLS,
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return dict(commit=None, clean=None)
+    return dict(commit=commit, clean=not status.strip())
+
+
+def summary_line(records: Dict[str, dict]) -> str:
+    """One sentence on what the table shows, from its numbers."""
+    stock = records['test_stock']['metrics']
+    upgraded = records['test_pfpn_srm']['metrics']
+    oanet = records['test_oanet']['metrics']
+    gain = upgraded['coco_panoptic/PQ'] - stock['coco_panoptic/PQ']
+    stuff = upgraded['coco_panoptic/PQ_st'] - stock['coco_panoptic/PQ_st']
+    orders = (oanet['coco_panoptic/srm/PQ'] - oanet['coco_panoptic/score/PQ'])
+    versus = oanet['coco_panoptic/srm/PQ'] - stock['coco_panoptic/PQ']
+    return (f'The SRM laid on the same stock detections changes PQ by '
+            f'{gain:+.2f} (stuff {stuff:+.2f}: only the order of things '
+            f'changes); OANet\'s SRM order gives {orders:+.2f} PQ over its '
+            f'own score order, and {versus:+.2f} against stock PanopticFPN.')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    steps = plan(args)
+    if args.dry_run:
+        for name, command in steps.items():
+            print(f'{name}: {shlex.join(command)}')
+        return
     if args.fresh and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
-    os.makedirs(args.work_dir, exist_ok=True)
-    # The tiny config reads this folder.
-    data_root = 'data/synthetic_occlusion/'
-    started = time.time()
-
-    step(1, f'synthetic occlusion dataset -> {data_root}')
-    make_data(data_root)
-
-    step(2, 'training the tiny OANet (ResNet-18, from scratch) on 2 cores')
-    train_start = time.time()
-    checkpoint = train_in_subprocess(
-        CONFIG,
+    done_dir = osp.join(args.work_dir, 'steps')
+    # The data step is done when the data carries its settings.
+    stamp = osp.join(DATA_ROOT, 'mmoanet_demo.json')
+    wanted = dict(DATA_ARGS, ann_style='amodal')
+    data_marker = osp.join(done_dir, 'data.json')
+    if osp.isfile(data_marker) and not (osp.isfile(stamp)
+                                        and json.load(open(stamp)) == wanted):
+        os.remove(data_marker)
+    started = time.perf_counter()
+    records, seconds = {}, {}
+    for number, (name, command) in enumerate(steps.items(), 1):
+        print(f'\n[demo {number}/{len(steps)}] {TITLES[name]}', flush=True)
+        if name == 'merge':
+            with open(osp.join(args.work_dir, 'srm', 'last_checkpoint')) as f:
+                command[command.index(SRM_CKPT)] = osp.relpath(
+                    f.read().strip())
+        if name == 'overlays':  # the first six validation images
+            os.makedirs(command[2], exist_ok=True)
+            for path in sorted(glob.glob(osp.join(DATA_ROOT, 'val',
+                                                  '*.jpg')))[:6]:
+                shutil.copy(path, command[2])
+        step_start = time.perf_counter()
+        records[name] = run_step(name, command, done_dir)
+        seconds[name] = time.perf_counter() - step_start
+        if name == 'data':
+            with open(stamp, 'w') as f:
+                json.dump(wanted, f)
+        print(f'[demo] {name}: {seconds[name]:.0f} s', flush=True)
+    curves = osp.join(args.work_dir, 'loss_curves.png')
+    plot_losses(
         args.work_dir,
-        args.train_options,
-        train_script=osp.join(REPO_ROOT, 'tools', 'train.py'),
-        cwd=REPO_ROOT)
-    train_time = time.time() - train_start
-    print(f'checkpoint: {checkpoint} ({train_time / 60:.1f} min)')
+        dict(stock='stock PanopticFPN', srm='SRM alone', oanet='OANet'),
+        curves)
+    total = time.perf_counter() - started
 
-    step(3, 'evaluating SRM order and score order of the same predictions')
-    # classwise: per-class PQ of both orders as table and bar chart, beside
-    # the evaluation log (test/<timestamp>/per_class_pq.*).
-    metrics = evaluate_checkpoint(CONFIG, checkpoint,
-                                  osp.join(args.work_dir, 'test'),
-                                  {'test_evaluator.0.classwise': True})
-    with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=1)
-    table = order_table(metrics)
-
-    step(4, 'loss curve and overlays')
-    curve = plot_loss_curve(args.work_dir,
-                            osp.join(args.work_dir, 'loss_curve.png'))
-    inputs = osp.join(args.work_dir, 'overlay_inputs')
-    os.makedirs(inputs, exist_ok=True)
-    for path in sorted(glob.glob(osp.join(data_root, 'val', '*')))[:6]:
-        shutil.copy(path, inputs)
-    # The tiny config predicts both orders; PanopticLocalVisualizer draws
-    # them side by side.
-    subprocess.run([
-        sys.executable, 'tools/inference.py', inputs, CONFIG, '--weights',
-        checkpoint, '--out-dir',
-        osp.join(args.work_dir, 'overlays'), '--device', 'cpu'
-    ],
-                   check=True)
-
+    table, line = final_table(records), summary_line(records)
+    with open(osp.join(args.work_dir, 'demo_results.json'), 'w') as f:
+        json.dump(
+            dict(
+                table=table,
+                summary=line,
+                step_seconds={
+                    k: round(v, 1)
+                    for k, v in seconds.items()
+                },
+                total_seconds=round(total, 1),
+                max_iters=args.max_iters,
+                srm_iters=args.srm_iters,
+                seed=args.seed,
+                data=dict(wanted, root=DATA_ROOT),
+                metrics={
+                    k: r['metrics']
+                    for k, r in records.items() if 'metrics' in r
+                },
+                **source_commit()),
+            f,
+            indent=1)
     print('\n' + '=' * 72)
-    print(f'OANet tiny demo: {checkpoint}')
-    print(f'val: {DATA_ARGS["num_val"]} synthetic images; same predictions, '
-          'two fusion orders\n')
-    print(table)
-    print(f'\nloss curve: {curve}')
-    print(f'overlays (score order | SRM order): '
+    print(f'{DATA_ARGS["num_val"]} val images of the synthetic occlusion set '
+          f'(amodal, {DATA_ARGS["size"]} px); each network trained '
+          f'{args.max_iters} iterations, seed {args.seed}\n')
+    print(table + '\n\n' + line + '\n')
+    print('wall time: ' + ', '.join(f'{k} {v:.0f} s'
+                                    for k, v in seconds.items()) +
+          f'; total {total / 60:.1f} min (a step done before: 0 s)')
+    print(f'loss curves: {curves}')
+    print('overlays (score order | SRM order): '
           f'{osp.join(args.work_dir, "overlays", "vis")}')
-    print(f'metrics: {osp.join(args.work_dir, "metrics.json")}')
-    print('per-class PQ (table, bar chart): '
-          f'{osp.join(args.work_dir, "test", "*", "per_class_pq.*")}')
-    print(f'total time: {(time.time() - started) / 60:.1f} min '
-          f'(training {train_time / 60:.1f} min)')
+    print(f'results: {osp.join(args.work_dir, "demo_results.json")}')
 
 
 if __name__ == '__main__':
