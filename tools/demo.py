@@ -45,7 +45,8 @@ PFPN_SRM = ('panoptic_fpn_srm/'
 OANET = 'oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py'
 # The tiny configs read this folder; the head-to-head's default scene.
 DATA_ROOT = osp.join('data', 'synthetic_occlusion')
-DATA_ARGS = dict(num_train=300, num_val=100, size=160, seed=0)
+DATA_ARGS = dict(
+    ann_style='amodal', num_train=300, num_val=100, size=160, seed=0)
 # (row of the final table, test step, metric key of its PQ family)
 ROWS = [('stock PanopticFPN', 'test_stock', 'coco_panoptic'),
         ('PanopticFPN + SRM', 'test_pfpn_srm', 'coco_panoptic'),
@@ -133,13 +134,9 @@ def plan(args) -> Dict[str, List[str]]:
     srm_options = [f'randomness.seed={args.seed}']
     if args.srm_iters:
         srm_options.append(f'train_cfg.max_iters={args.srm_iters}')
-    data = [
-        '--out', DATA_ROOT, '--ann-style', 'amodal', '--num-train',
-        str(DATA_ARGS['num_train']), '--num-val',
-        str(DATA_ARGS['num_val']), '--size',
-        str(DATA_ARGS['size']), '--seed',
-        str(DATA_ARGS['seed'])
-    ]
+    data = ['--out', DATA_ROOT]
+    for key, value in DATA_ARGS.items():
+        data += [f'--{key.replace("_", "-")}', str(value)]
     return {
         'data':
         tool('dataset_converters/make_synthetic_occlusion.py') + data,
@@ -202,6 +199,14 @@ def newest_test_metrics(test_dir: str) -> Dict[str, float]:
         return json.load(f)
 
 
+def read_json(path: str) -> Optional[dict]:
+    """A JSON file the demo wrote, or None where there is none."""
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def run_step(name: str, command: List[str], done_dir: str) -> dict:
     """Run a command unless the same one finished before; return its record.
 
@@ -209,12 +214,10 @@ def run_step(name: str, command: List[str], done_dir: str) -> dict:
         SystemExit: the command failed; its output is above.
     """
     marker = osp.join(done_dir, f'{name}.json')
-    if osp.isfile(marker):  # main() drops the data's if the data changed
-        with open(marker) as f:
-            record = json.load(f)
-        if record['command'] == command:
-            print(f'done before (in {record["seconds"]:.0f} s), skipped')
-            return record
+    record = read_json(marker)  # main() drops the data's if it changed
+    if record is not None and record['command'] == command:
+        print(f'done before (in {record["seconds"]:.0f} s), skipped')
+        return record
     print(f'$ {shlex.join(command)}', flush=True)
     start = time.perf_counter()
     result = subprocess.run(command)
@@ -322,10 +325,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     done_dir = osp.join(args.work_dir, 'steps')
     # The data step is done when the data carries its settings.
     stamp = osp.join(DATA_ROOT, 'mmoanet_demo.json')
-    wanted = dict(DATA_ARGS, ann_style='amodal')
     data_marker = osp.join(done_dir, 'data.json')
-    if osp.isfile(data_marker) and not (osp.isfile(stamp)
-                                        and json.load(open(stamp)) == wanted):
+    if osp.isfile(data_marker) and read_json(stamp) != DATA_ARGS:
         os.remove(data_marker)
     started = time.perf_counter()
     records, seconds = {}, {}
@@ -345,7 +346,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         seconds[name] = time.perf_counter() - step_start
         if name == 'data':
             with open(stamp, 'w') as f:
-                json.dump(wanted, f)
+                json.dump(DATA_ARGS, f)
         print(f'[demo] {name}: {seconds[name]:.0f} s', flush=True)
     curves = osp.join(args.work_dir, 'loss_curves.png')
     plot_losses(
@@ -368,7 +369,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 max_iters=args.max_iters,
                 srm_iters=args.srm_iters,
                 seed=args.seed,
-                data=dict(wanted, root=DATA_ROOT),
+                data=dict(DATA_ARGS, root=DATA_ROOT),
                 metrics={
                     k: r['metrics']
                     for k, r in records.items() if 'metrics' in r
