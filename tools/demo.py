@@ -36,6 +36,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+from mmoanet.apis import plot_loss_curve
+
 TOOLS = osp.dirname(osp.abspath(__file__))
 CONFIGS = osp.join(osp.dirname(TOOLS), 'configs')
 STOCK = 'panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py'
@@ -132,8 +134,13 @@ def plan(args) -> Dict[str, List[str]]:
     oanet_ckpt = osp.join(work, 'oanet', f'iter_{args.max_iters}.pth')
     merged = osp.join(work, 'pfpn_srm', 'panoptic-fpn-srm.pth')
     srm_options = [f'randomness.seed={args.seed}']
-    if args.srm_iters:
-        srm_options.append(f'train_cfg.max_iters={args.srm_iters}')
+    if args.srm_iters:  # its cosine decay ends with it
+        n = args.srm_iters
+        srm_options += [
+            f'train_cfg.max_iters={n}', f'param_scheduler.0.end={n}',
+            f'param_scheduler.0.T_max={n}',
+            f'default_hooks.checkpoint.interval={n}'
+        ]
     data = ['--out', DATA_ROOT]
     for key, value in DATA_ARGS.items():
         data += [f'--{key.replace("_", "-")}', str(value)]
@@ -233,36 +240,6 @@ def run_step(name: str, command: List[str], done_dir: str) -> dict:
     return record
 
 
-def plot_losses(work_dir: str, runs: Dict[str, str], out_file: str) -> None:
-    """One panel per training (folder -> title): each loss term, log y."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4))
-    for ax, (run, title) in zip(axes, runs.items()):
-        records = {}
-        for path in sorted(
-                glob.glob(
-                    osp.join(work_dir, run, '*', 'vis_data', 'scalars.json'))):
-            with open(path) as f:  # a resumed run's records win
-                records.update(
-                    (r['step'], r) for r in map(json.loads, f) if 'loss' in r)
-        steps = sorted(records)
-        keys = sorted(k for k in records[steps[-1]]
-                      if k.startswith('loss')) if steps else []
-        for key in keys:
-            ax.plot(
-                steps, [records[s].get(key) for s in steps],
-                label=key,
-                linewidth=2 if key == 'loss' else 1)
-        ax.set(title=title, xlabel='iteration', yscale='log')
-        if keys:
-            ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out_file, dpi=110)
-    plt.close(fig)
-
-
 def final_table(records: Dict[str, dict]) -> str:
     """Markdown: PQ, PQ_th, PQ_st of every model and its ΔPQ vs stock."""
     stock = records['test_stock']['metrics']['coco_panoptic/PQ']
@@ -348,11 +325,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             with open(stamp, 'w') as f:
                 json.dump(DATA_ARGS, f)
         print(f'[demo] {name}: {seconds[name]:.0f} s', flush=True)
-    curves = osp.join(args.work_dir, 'loss_curves.png')
-    plot_losses(
-        args.work_dir,
-        dict(stock='stock PanopticFPN', srm='SRM alone', oanet='OANet'),
-        curves)
+    curves = [
+        plot_loss_curve(
+            osp.join(args.work_dir, run),
+            osp.join(args.work_dir, run, 'loss_curve.png'))
+        for run in ('stock', 'srm', 'oanet')
+    ]
     total = time.perf_counter() - started
 
     table, line = final_table(records), summary_line(records)
@@ -385,7 +363,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print('wall time: ' + ', '.join(f'{k} {v:.0f} s'
                                     for k, v in seconds.items()) +
           f'; total {total / 60:.1f} min (a step done before: 0 s)')
-    print(f'loss curves: {curves}')
+    print(f'loss curves: {", ".join(curves)}')
     print('overlays (score order | SRM order): '
           f'{osp.join(args.work_dir, "overlays", "vis")}')
     print(f'results: {osp.join(args.work_dir, "demo_results.json")}')

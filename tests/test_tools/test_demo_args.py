@@ -76,8 +76,10 @@ def test_a_short_budget_keeps_a_warm_up_and_the_srm_steps():
     assert 'default_hooks.checkpoint.interval=30' in options
     assert 'param_scheduler.0.end=1' in demo.budget(1, 0)
     steps = demo.plan(demo.parse_args(['--srm-iters', '7']))
-    assert steps['train_srm'][-2:] == [
-        'randomness.seed=0', 'train_cfg.max_iters=7'
+    assert steps['train_srm'][-5:] == [
+        'randomness.seed=0', 'train_cfg.max_iters=7',
+        'param_scheduler.0.end=7', 'param_scheduler.0.T_max=7',
+        'default_hooks.checkpoint.interval=7'
     ]
 
 
