@@ -147,6 +147,7 @@ def test_table_and_line_from_the_numbers():
     assert table[5] == ('| full OANet, score order | 64.30 | 49.00 | 89.00 '
                         '| -12.70 |')
     line = demo.summary_line(records)
-    assert 'changes PQ by +2.70 (stuff +0.00' in line
-    assert '+9.80 PQ over its own score order' in line
-    assert '-2.90 against stock' in line
+    assert line == ('The same stock detections laid in SRM order: +2.70 PQ '
+                    '(PQ_th +4.50, PQ_st +0.00); OANet\'s SRM order: +9.80 PQ '
+                    'over its own score order, -2.90 against stock '
+                    'PanopticFPN.')
