@@ -298,14 +298,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for name, command in steps.items():
             print(f'{name}: {shlex.join(command)}')
         return
-    if args.fresh and osp.isdir(args.work_dir):
-        shutil.rmtree(args.work_dir)
-    done_dir = osp.join(args.work_dir, 'steps')
-    # The data step is done when the data carries its settings.
+    # The data is reused while it carries the demo's settings; models
+    # trained on other data are not.
     stamp = osp.join(DATA_ROOT, 'mmoanet_demo.json')
-    data_marker = osp.join(done_dir, 'data.json')
-    if osp.isfile(data_marker) and read_json(stamp) != DATA_ARGS:
-        os.remove(data_marker)
+    data_ready = read_json(stamp) == DATA_ARGS
+    done_dir = osp.join(args.work_dir, 'steps')
+    if osp.isdir(args.work_dir) and os.listdir(args.work_dir):
+        if not osp.isdir(done_dir):  # never delete what the demo did not make
+            sys.exit(f'demo: {args.work_dir} is not a work dir of the demo '
+                     '(no steps/ in it); choose another --work-dir')
+        if args.fresh or not data_ready:
+            print(f'removing {args.work_dir}', flush=True)
+            shutil.rmtree(args.work_dir)
+    os.makedirs(done_dir, exist_ok=True)  # marks the work dir as the demo's
     started = time.perf_counter()
     records, seconds = {}, {}
     for number, (name, command) in enumerate(steps.items(), 1):
@@ -320,7 +325,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                                   '*.jpg')))[:6]:
                 shutil.copy(path, command[2])
         step_start = time.perf_counter()
-        records[name] = run_step(name, command, done_dir)
+        if name == 'data' and data_ready:
+            print(f'{DATA_ROOT} holds the demo\'s data, reused')
+            records[name] = dict(command=command, seconds=0.0)
+        else:
+            records[name] = run_step(name, command, done_dir)
         seconds[name] = time.perf_counter() - step_start
         if name == 'data':
             with open(stamp, 'w') as f:

@@ -151,3 +151,84 @@ def test_table_and_line_from_the_numbers():
                     '(PQ_th +4.50, PQ_st +0.00); OANet\'s SRM order: +9.80 PQ '
                     'over its own score order, -2.90 against stock '
                     'PanopticFPN.')
+
+
+def test_a_folder_the_demo_did_not_make_is_never_deleted(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('keep')
+    with pytest.raises(SystemExit, match='not a work dir of the demo'):
+        demo.main(['--work-dir', 'mine', '--fresh'])
+    assert (tmp_path / 'mine' / 'notes.txt').read_text() == 'keep'
+
+
+def test_main_runs_every_step_then_reuses_the_data(tmp_path, monkeypatch,
+                                                   capsys):
+    """The orchestration alone: each step's run is faked."""
+    monkeypatch.chdir(tmp_path)
+    val = tmp_path / 'data' / 'synthetic_occlusion' / 'val'
+    val.mkdir(parents=True)
+    for index in range(8):
+        (val / f'{index:012d}.jpg').write_bytes(b'jpg')
+    families = ('coco_panoptic', 'coco_panoptic/srm', 'coco_panoptic/score')
+    metrics = {
+        f'{family}/{key}': value
+        for family in families
+        for key, value in (('PQ', 70.0), ('PQ_th', 60.0), ('PQ_st', 90.0))
+    }
+    calls = []
+
+    def fake_run_step(name, command, done_dir):
+        assert osp.isdir(done_dir)
+        calls.append((name, command))
+        if name == 'train_srm':
+            (tmp_path / 'wd' / 'srm').mkdir(parents=True)
+            (tmp_path / 'wd' / 'srm' / 'last_checkpoint').write_text(
+                str(tmp_path / 'wd' / 'srm' / 'iter_1200.pth'))
+        record = dict(command=command, seconds=1.0)
+        if name.startswith('test_'):
+            record['metrics'] = dict(metrics)
+        return record
+
+    monkeypatch.setattr(demo, 'run_step', fake_run_step)
+    monkeypatch.setattr(demo, 'plot_loss_curve', lambda run, out: out)
+    demo.main(['--work-dir', 'wd'])
+    assert [name for name, _ in calls] == list(demo.plan(demo.parse_args([])))
+    merge = dict(calls)['merge']
+    assert merge[2:] == [
+        osp.join('wd', 'stock', 'iter_400.pth'),
+        osp.join('wd', 'srm', 'iter_1200.pth'),
+        osp.join('wd', 'pfpn_srm', 'panoptic-fpn-srm.pth'), '--force'
+    ]
+    assert len(os.listdir(tmp_path / 'wd' / 'overlay_inputs')) == 6
+    out = capsys.readouterr().out
+    assert '| PanopticFPN + SRM | 70.00 | 60.00 | 90.00 | +0.00 |' in out
+    assert 'total' in out and 'train_oanet 0 s' in out
+    with open(tmp_path / 'wd' / 'demo_results.json') as f:
+        results = json.load(f)
+    assert results['max_iters'] == 400 and results['seed'] == 0
+    assert set(results['step_seconds']) == set(dict(calls))
+    assert results['data'] == dict(demo.DATA_ARGS, root=demo.DATA_ROOT)
+    assert {'commit', 'clean'} <= set(results)
+
+    # Same data settings: the data is reused, the work dir kept.
+    calls.clear()
+    monkeypatch.setattr(
+        demo, 'run_step', lambda name, command, done:
+        (calls.append(name) or dict(
+            command=command, seconds=0.0, metrics=dict(metrics))))
+    demo.main(['--work-dir', 'wd'])
+    assert 'data' not in calls and len(calls) == 8
+    assert 'holds the demo\'s data, reused' in capsys.readouterr().out
+
+    # Other data settings: the models trained on the old data go.
+    stamp = tmp_path / 'data' / 'synthetic_occlusion' / 'mmoanet_demo.json'
+    stamp.write_text(json.dumps(dict(demo.DATA_ARGS, num_train=1)))
+    calls.clear()
+    with pytest.raises(FileNotFoundError):  # no SRM trained this time
+        demo.main(['--work-dir', 'wd'])
+    assert 'removing wd' in capsys.readouterr().out
+    assert calls[0] == 'data'
+    assert not (tmp_path / 'wd' / 'srm').exists()
+    assert json.loads(stamp.read_text()) == demo.DATA_ARGS
