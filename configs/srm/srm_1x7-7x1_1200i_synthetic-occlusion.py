@@ -10,13 +10,13 @@
 # Schedule: AdamW at lr 1e-2 with cosine decay to lr / 100, 1,200 steps of
 # 4 images (what the SRM alone needed on this set). No validation loop: the
 # SRM is evaluated inside a PanopticFPN + SRM (configs/srm/README.md).
-_base_ = 'mmdet::_base_/default_runtime.py'
+_base_ = [
+    'mmdet::_base_/default_runtime.py',
+    '../_base_/datasets/synthetic-occlusion_panoptic.py'
+]
 
 custom_imports = dict(imports=['mmoanet'], allow_failed_imports=False)
 
-from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO  # noqa: E402
-
-num_things_classes = len(SYNTHETIC_OCCLUSION_METAINFO['thing_classes'])
 max_iters = 1200
 lr = 1e-2
 
@@ -24,23 +24,24 @@ model = dict(
     type='StandaloneSRM',
     srm=dict(
         type='SpatialRankingModule',
-        num_things_classes=num_things_classes,
+        num_things_classes=_base_.num_things_classes,
         kernel='1x7+7x1',
         train_input='gt'))
 
-data_root = 'data/synthetic_occlusion/'
+# The set's data root and classes (_base_), read as the SRM reads them.
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
+        _delete_=True,
         type='SRMAnnotationDataset',
-        data_root=data_root,
+        data_root=_base_.data_root,
         ann_file='annotations/panoptic_train.json',
         data_prefix=dict(seg='annotations/panoptic_train/'),
         ins_ann_file='annotations/instances_train.json',
-        metainfo=SYNTHETIC_OCCLUSION_METAINFO))
+        metainfo=_base_.metainfo))
 val_dataloader = None
 val_cfg = None
 val_evaluator = None

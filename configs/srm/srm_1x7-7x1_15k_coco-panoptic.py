@@ -9,6 +9,8 @@
 # 15,000 steps of 8 images are about one pass over train2017's 118,287
 # images; AdamW at lr 1e-2 with cosine decay to lr / 100, not tuned on COCO
 # (the synthetic set needed 1,200 steps of 4).
+# The model and optimiser are the synthetic config's; the data, the batch
+# and the schedule length differ.
 _base_ = './srm_1x7-7x1_1200i_synthetic-occlusion.py'
 
 num_things_classes = 80
