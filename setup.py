@@ -5,10 +5,13 @@
     pip wheel --no-deps -w dist .
 
 mmcv with its compiled ops is a prerequisite, not a requirement pip installs
-(see requirements/mmcv.txt and docs/installation.md). The configs and
-``model-index.yml`` are shipped inside the package as ``mmoanet/.mim/``, as
-OpenMMLab packages do, so that ``_base_ = 'mmoanet::oanet/oanet_r50_fpn_100k_coco-panoptic.py'``
-works from a config anywhere.
+(see requirements/mmcv.txt and docs/installation.md). The configs, the user
+tools and ``model-index.yml`` are shipped inside the package as
+``mmoanet/.mim/``, as OpenMMLab packages do, so that an installed wheel
+needs no clone: ``mim train mmoanet CONFIG``, ``mim test mmoanet CONFIG
+--checkpoint FILE`` and ``mim run mmoanet TOOL ...`` find them there, and
+``_base_ = 'mmoanet::oanet/oanet_r50_fpn_100k_coco-panoptic.py'`` works from
+a config anywhere.
 """
 import os
 import os.path as osp
@@ -17,9 +20,17 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = osp.dirname(osp.abspath(__file__))
-# Files of the checkout that mmengine's ``pkg::`` lookup reads from
-# ``<package>/.mim/``: the configs and the model index of their metafiles.
-MIM_FILES = ('configs', 'model-index.yml')
+# Files of the checkout shipped in ``<package>/.mim/``: the configs and the
+# model index of their metafiles (read by mmengine's ``pkg::`` lookup and by
+# ``mim train/test``, which find a config there by its file name), and the
+# tools (``mim train/test`` run ``.mim/tools/train.py`` and ``test.py``,
+# ``mim run mmoanet NAME`` runs ``.mim/tools/**/NAME.py``).
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+# Not copied into a wheel: byte code, and the scripts that set up the
+# development environment of a checkout (they read requirements/ beside
+# tools/, which a wheel does not have).
+MIM_EXCLUDE = ('__pycache__', '*.pyc', 'setup_env.sh',
+               'requirements_satisfied.py')
 
 
 def read_version() -> str:
@@ -48,12 +59,12 @@ def python_requires(versions: list) -> str:
 
 
 class BuildPyWithMim(build_py):
-    """``build_py`` that also puts the configs into ``mmoanet/.mim``.
+    """``build_py`` that also puts ``MIM_FILES`` into ``mmoanet/.mim``.
 
     A wheel gets copies in its build folder (the source tree is left
     alone); an editable install gets symbolic links in the source tree
-    (``mmoanet/.mim`` is ignored by git), so edited configs are seen at
-    once.
+    (``mmoanet/.mim`` is ignored by git), so edited configs and tools are
+    seen at once.
     """
 
     def run(self):
@@ -77,7 +88,7 @@ class BuildPyWithMim(build_py):
             self._remove(dst)
             if osp.isdir(src):
                 shutil.copytree(
-                    src, dst, ignore=shutil.ignore_patterns('__pycache__'))
+                    src, dst, ignore=shutil.ignore_patterns(*MIM_EXCLUDE))
             else:
                 shutil.copyfile(src, dst)
 
