@@ -3,6 +3,8 @@
 #
 #   make test                         # lint + CPU test suite
 #   make demo                         # synthetic data -> train -> PQ table
+#   make wheel-check                  # the built wheel in a fresh venv runs
+#                                     # docs/installation.md's mim commands
 #   make TORCH_SPEC='torch==2.4.1' test   # another torch build (e.g. CUDA)
 #
 PYTHON ?= python3
@@ -14,7 +16,7 @@ LINT_PATHS := mmoanet configs tools tests setup.py
 
 export PYTHON VENV TORCH_SPEC
 
-.PHONY: env test lint pytest demo clean-env
+.PHONY: env test lint pytest demo wheel-check clean-env
 
 # The stamp is remade only when an input of the set-up changes, so a second
 # `make test` costs a file-date comparison, not a pip resolve.
@@ -40,6 +42,9 @@ test: lint pytest
 
 demo: $(STAMP)
 	@$(PY) tools/demo.py
+
+wheel-check: $(STAMP)
+	@bash .ci/wheel_check.sh
 
 clean-env:
 	rm -rf $(VENV)

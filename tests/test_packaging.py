@@ -3,29 +3,34 @@
 One wheel is built per session, from a copy of the repository's files in a
 temporary folder so that the build leaves nothing in the checkout.
 """
+import contextlib
 import email
+import io
 import os
 import os.path as osp
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 import pytest
 from mmengine.config import Config
+from mmengine.utils import get_installed_path
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 import mmoanet
 from mmoanet.utils import SUPPORTED_VERSIONS
-from tests.utils import REPO_ROOT
+from tests.utils import REPO_ROOT, load_script
 
-# What the wheel is built from: everything a source distribution holds, and
-# tests/ and tools/, which must stay out of the wheel.
+# What the wheel is built from: everything a source distribution holds
+# (tools/ among it, shipped as mmoanet/.mim/tools), and tests/, which must
+# stay out of the wheel.
 BUILD_INPUTS = ('setup.py', 'setup.cfg', 'MANIFEST.in', 'README.md', 'LICENSE',
                 'model-index.yml', 'requirements', 'configs', 'mmoanet',
-                'tests', 'tools')
+                'tests', 'tools', 'projects')
 USER_CONFIG = """_base_ = 'mmoanet::oanet/oanet_r50_fpn_100k_coco-panoptic.py'
 model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))
 """
@@ -42,8 +47,13 @@ def python_versions():
 
 
 @pytest.fixture(scope='module')
-def wheel(tmp_path_factory):
-    """Path of a freshly built mmoanet wheel."""
+def dist(tmp_path_factory):
+    """Folder with a fresh sdist and the wheel built from it.
+
+    ``python -m build`` as a user runs it (sdist first, wheel from the
+    sdist, so MANIFEST.in decides what reaches the wheel), without build
+    isolation so that it needs no network.
+    """
     source = tmp_path_factory.mktemp('source') / 'mmoanet'
     source.mkdir()
     ignore = shutil.ignore_patterns('__pycache__', '.mim', '*.egg-info')
@@ -51,12 +61,11 @@ def wheel(tmp_path_factory):
         src = osp.join(REPO_ROOT, name)
         if osp.isdir(src):
             shutil.copytree(src, source / name, ignore=ignore)
-        else:
+        elif osp.exists(src):
             shutil.copy(src, source / name)
-    out = tmp_path_factory.mktemp('wheelhouse')
+    out = tmp_path_factory.mktemp('dist')
     result = subprocess.run([
-        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-        '--no-build-isolation', '--disable-pip-version-check', '-q', '-w',
+        sys.executable, '-m', 'build', '--no-isolation', '--outdir',
         str(out),
         str(source)
     ],
@@ -64,9 +73,30 @@ def wheel(tmp_path_factory):
                             text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    wheels = list(out.glob('mmoanet-*.whl'))
+    return out
+
+
+@pytest.fixture(scope='module')
+def wheel(dist):
+    """Path of the freshly built mmoanet wheel."""
+    wheels = list(dist.glob('mmoanet-*.whl'))
     assert len(wheels) == 1, wheels
     return wheels[0]
+
+
+def test_sdist_holds_what_the_wheel_is_built_from(dist):
+    sdists = list(dist.glob('mmoanet-*.tar.gz'))
+    assert len(sdists) == 1, sdists
+    with tarfile.open(sdists[0]) as archive:
+        names = {n.split('/', 1)[1] for n in archive.getnames() if '/' in n}
+    for path in ('setup.py', 'MANIFEST.in', 'model-index.yml',
+                 'requirements/runtime.txt', 'tools/train.py',
+                 'tools/misc/print_config.py',
+                 'configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py'):
+        assert path in names, path
+    assert not any(
+        n.startswith(('tests/', 'projects/',
+                      'mmoanet/.mim')) or '__pycache__' in n for n in names)
 
 
 def wheel_metadata(wheel):
@@ -76,7 +106,23 @@ def wheel_metadata(wheel):
         return email.message_from_bytes(archive.read(name))
 
 
-def test_wheel_ships_configs_and_model_index_but_no_tests(wheel):
+def repo_files(folder, suffixes):
+    """Paths under ``folder`` relative to the repository, byte code left out.
+    """
+    return {
+        osp.relpath(osp.join(d, f), REPO_ROOT)
+        for d, _, files in os.walk(osp.join(REPO_ROOT, folder))
+        for f in files if f.endswith(suffixes) and '__pycache__' not in d
+    }
+
+
+# Development scripts of a checkout that setup.py leaves out of the wheel.
+DEV_ONLY_TOOLS = {
+    'tools/misc/setup_env.sh', 'tools/misc/requirements_satisfied.py'
+}
+
+
+def test_wheel_ships_configs_tools_and_model_index_but_no_tests(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     version = osp.basename(wheel).split('-')[1]
@@ -84,20 +130,29 @@ def test_wheel_ships_configs_and_model_index_but_no_tests(wheel):
     assert tops == {'mmoanet', f'mmoanet-{version}.dist-info'}
     for path in ('configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py',
                  'configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py',
-                 'configs/oanet/metafile.yml', 'model-index.yml'):
+                 'configs/oanet/metafile.yml', 'model-index.yml',
+                 'tools/train.py', 'tools/test.py',
+                 'tools/dataset_converters/make_synthetic_occlusion.py',
+                 'tools/model_converters/add_srm_to_panoptic_fpn.py',
+                 'tools/misc/print_config.py'):
         assert f'mmoanet/.mim/{path}' in names, path
-    repo_configs = {
-        osp.relpath(osp.join(d, f), REPO_ROOT)
-        for d, _, files in os.walk(osp.join(REPO_ROOT, 'configs'))
-        for f in files if f.endswith(('.py', '.yml'))
-    }
     shipped = {
         n[len('mmoanet/.mim/'):]
-        for n in names if n.startswith('mmoanet/.mim/configs/')
+        for n in names if n.startswith('mmoanet/.mim/')
     }
-    assert repo_configs <= shipped
-    assert not any(n.startswith(('tests/', 'tools/')) for n in names)
-    assert not any('/tests/' in n or '__pycache__' in n for n in names)
+    assert repo_files('configs', ('.py', '.yml')) <= shipped
+    # Every tool of the checkout, except the set-up scripts of a checkout;
+    # mim runs them as scripts: no package marker.
+    tools = repo_files('tools', ('.py', '.sh'))
+    assert DEV_ONLY_TOOLS <= tools
+    assert {n
+            for n in shipped
+            if n.startswith('tools/')} == tools - DEV_ONLY_TOOLS
+    assert 'tools/__init__.py' not in shipped
+    assert not any(
+        n.startswith(('tests/', 'tools/', 'projects/')) for n in names)
+    assert not any('/tests/' in n or '/projects/' in n or '__pycache__' in n
+                   for n in names)
     assert 'mmoanet/testing/random_panoptic.py' in names
     licence = [n for n in names if n.endswith('.dist-info/licenses/LICENSE')]
     assert licence, 'LICENSE is not in the wheel'
@@ -223,7 +278,9 @@ def test_installed_mmoanet_resolves_its_prefix(tmp_path):
         osp.dirname(mmoanet.__file__), '.mim', 'configs', 'oanet',
         'oanet_r50_fpn_100k_coco-panoptic.py')
     assert osp.samefile(
-        shipped, osp.join(REPO_ROOT, 'configs', 'oanet', 'oanet_r50_fpn_100k_coco-panoptic.py'))
+        shipped,
+        osp.join(REPO_ROOT, 'configs', 'oanet',
+                 'oanet_r50_fpn_100k_coco-panoptic.py'))
 
 
 def test_prefix_without_import_says_what_mmengine_says(tmp_path):
@@ -252,3 +309,105 @@ def test_package_imports_only_its_install_requires():
                     f'{osp.relpath(path, REPO_ROOT)}: {m}' for m in found
                 ]
     assert not offenders, offenders
+
+
+def wheel_check_commands():
+    """The commands of docs/installation.md that .ci/wheel_check.sh runs."""
+    with open(osp.join(REPO_ROOT, 'docs', 'installation.md')) as f:
+        text = f.read()
+    block = re.search(r'<!-- wheel-check: begin -->\s*```bash\n(.*?)```', text,
+                      re.DOTALL)
+    assert block, 'docs/installation.md has no wheel-check block'
+    lines = block.group(1).replace('\\\n', ' ').splitlines()
+    return [' '.join(line.split()) for line in lines if line.strip()]
+
+
+def find_in(folder, file_name):
+    return [
+        p for p in repo_files(folder, ('.py', ))
+        if osp.basename(p) == file_name
+    ]
+
+
+def test_mim_finds_each_config_by_its_file_name():
+    """``mim train/test mmoanet NAME.py`` searches the installed package for
+    a file of that name and stops when there are two."""
+    shipped = repo_files('configs', ('.py', )) | (
+        repo_files('tools', ('.py', )) - DEV_ONLY_TOOLS)
+    names = [osp.basename(p) for p in shipped]
+    repeated = {n for n in names if names.count(n) > 1}
+    configs = {osp.basename(p) for p in repo_files('configs', ('.py', ))}
+    assert not repeated & configs, sorted(repeated & configs)
+
+
+def test_documented_mim_commands_name_shipped_configs_and_tools():
+    commands = wheel_check_commands()
+    verbs = [c.split()[:3] for c in commands if c.startswith('mim ')]
+    assert ['mim', 'train', 'mmoanet'] in verbs
+    for command in commands:
+        words = command.split()
+        if words[:2] in (['mim', 'train'], ['mim', 'test']):
+            assert words[2] == 'mmoanet', command
+            assert len(find_in('configs', osp.basename(words[3]))) == 1
+        elif words[:2] == ['mim', 'run']:
+            assert words[2] == 'mmoanet', command
+            tool = words[3].split(':')[-1] + '.py'
+            assert len(find_in('tools', tool)) == 1, command
+    # The product path: an SRM config trained, merged, the merge tested.
+    text = '\n'.join(commands)
+    assert re.search(r'^mim train mmoanet srm_\S+\.py ', text, re.M)
+    assert re.search(r'^mim run mmoanet add_srm_to_panoptic_fpn ', text, re.M)
+    assert re.search(
+        r'^mim test mmoanet panoptic-fpn-srm_\S+\.py --checkpoint ', text,
+        re.M)
+
+
+def test_train_and_test_take_what_mim_passes(tmp_path):
+    """mim runs ``train.py CONFIG --launcher none ARGS`` (plus ``--gpus N``
+    when the help mentions ``--gpus``) and ``test.py CONFIG CHECKPOINT
+    --launcher none ARGS``."""
+    config = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
+                      'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    train = load_script('tools/train.py')
+    args = train.parse_args([
+        config, '--launcher', 'none', '--cfg-options', 'train_cfg.max_iters=2'
+    ])
+    assert args.launcher == 'none'
+    assert args.cfg_options == {'train_cfg.max_iters': 2}
+    with pytest.raises(SystemExit) as help_exit, \
+            contextlib.redirect_stdout(io.StringIO()) as help_text:
+        train.parse_args(['-h'])
+    assert help_exit.value.code == 0
+    assert '--gpus' not in help_text.getvalue()
+    test = load_script('tools/test.py')
+    args = test.parse_args([config, str(checkpoint), '--launcher', 'none'])
+    assert (args.checkpoint, args.launcher) == (str(checkpoint), 'none')
+
+
+def test_print_config_tool_reads_a_user_config_that_mmdets_cannot(tmp_path):
+    """Our print_config imports mmoanet first; mmdet's own parses at once."""
+    (tmp_path / 'user_config.py').write_text(USER_CONFIG)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [REPO_ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
+    ours = osp.join(REPO_ROOT, 'tools', 'misc', 'print_config.py')
+    mmdet_tool = osp.join(
+        get_installed_path('mmdet'), '.mim', 'tools', 'misc',
+        'print_config.py')
+    assert osp.isfile(mmdet_tool), mmdet_tool
+    results = [
+        subprocess.run([sys.executable, tool, 'user_config.py'],
+                       cwd=tmp_path,
+                       env=env,
+                       capture_output=True,
+                       text=True,
+                       timeout=120) for tool in (ours, mmdet_tool)
+    ]
+    assert results[0].returncode == 0, results[0].stderr
+    assert "type='OANet'" in results[0].stdout
+    assert 'num_classes=3' in results[0].stdout
+    assert results[1].returncode != 0
+    assert ('mmengine does not support to load mmoanet config'
+            in results[1].stderr)

@@ -114,13 +114,18 @@ EOF
 fi
 
 # --- runtime, tests, mmoanet itself ---------------------------------------
-# mmoanet's extras: tests (pytest, linters, scipy) and demo (matplotlib).
+# mmoanet's extras: tests (pytest, linters, scipy, build, openmim) and demo
+# (matplotlib).
 EXTRAS=(-r requirements/runtime.txt -r requirements/tests.txt
   -r requirements/demo.txt)
-if ! satisfied "${EXTRAS[@]}" mmoanet || [ ! -e mmoanet/.mim/configs ]; then
+if ! satisfied "${EXTRAS[@]}" mmoanet || [ ! -e mmoanet/.mim/configs ] ||
+  [ ! -e mmoanet/.mim/tools ]; then
   step "installing mmengine, mmdet, panopticapi, test tools and mmoanet (editable)"
-  pip_quiet runtime install "${EXTRAS[@]}"
-  # Editable: the checkout is imported, and mmoanet/.mim links its configs.
+  # -c build.txt: keeps setuptools (and numpy) where step 1 put them; alone,
+  # openmim's dependency openxlab would take setuptools down to 60.2.
+  pip_quiet runtime install "${EXTRAS[@]}" -c requirements/build.txt
+  # Editable: the checkout is imported, and mmoanet/.mim links its configs
+  # and tools.
   pip_quiet mmoanet install --no-deps --no-build-isolation -e .
 fi
 
