@@ -19,8 +19,8 @@
 # 3. From an empty folder, with PYTHONPATH unset, the checkout not
 #    importable and mmoanet imported from the wheel, the documented commands
 #    run; the test must print the panoptic quality table.
-# About a minute on 2 cores; each step's output is in a log, shown when the
-# step fails.
+# About a minute of CPU time (3-4 min wall on a busy 2-core machine). Each
+# step's output is in a log, shown when the step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd -P)"
