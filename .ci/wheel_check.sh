@@ -52,6 +52,8 @@ step() {
 }
 
 # --- 1. sdist and wheel ---------------------------------------------------
+git rev-parse --git-dir >/dev/null 2>&1 ||
+  fail "$ROOT is not a git checkout (the wheel is built from its files)"
 src="$scratch/src"
 mkdir "$src"
 git ls-files -z --cached --others --exclude-standard --deduplicate |
