@@ -23,7 +23,8 @@ export PYTHON VENV TORCH_SPEC
 $(STAMP): tools/misc/setup_env.sh tools/misc/requirements_satisfied.py \
 		requirements/build.txt requirements/mmcv.txt \
 		requirements/runtime.txt requirements/tests.txt \
-		requirements/demo.txt requirements/python_versions.txt setup.py
+		requirements/demo.txt requirements/deploy.txt \
+		requirements/python_versions.txt setup.py
 	@bash tools/misc/setup_env.sh
 	@touch $@
 

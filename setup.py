@@ -117,6 +117,7 @@ setup(
     extras_require={
         'tests': read_lines('requirements/tests.txt'),
         'demo': read_lines('requirements/demo.txt'),
+        'deploy': read_lines('requirements/deploy.txt'),
     },
     classifiers=[
         'Operating System :: OS Independent',

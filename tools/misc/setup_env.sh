@@ -114,10 +114,10 @@ EOF
 fi
 
 # --- runtime, tests, mmoanet itself ---------------------------------------
-# mmoanet's extras: tests (pytest, linters, scipy, build, openmim) and demo
-# (matplotlib).
+# mmoanet's extras: tests (pytest, linters, scipy, build, openmim), demo
+# (matplotlib) and deploy (onnx, onnxruntime: tests/test_deploy needs them).
 EXTRAS=(-r requirements/runtime.txt -r requirements/tests.txt
-  -r requirements/demo.txt)
+  -r requirements/demo.txt -r requirements/deploy.txt)
 if ! satisfied "${EXTRAS[@]}" mmoanet || [ ! -e mmoanet/.mim/configs ] ||
   [ ! -e mmoanet/.mim/tools ]; then
   step "installing mmengine, mmdet, panopticapi, test tools and mmoanet (editable)"
