@@ -24,6 +24,14 @@ custom_imports = dict(imports=['mmoanet'], allow_failed_imports=False)
 num_things_classes = 80
 num_stuff_classes = 53
 
+# Every evaluation shows the SRM and the score order side by side: PQ of
+# both from one inference (MultiOrderPanopticMetric scores every order the
+# fusion head writes, with mmdet's ann_file and seg_prefix), and pictures
+# (--show-dir) of both orders with the ground truth.
+val_evaluator = dict(type='MultiOrderPanopticMetric')
+test_evaluator = val_evaluator
+visualizer = dict(type='PanopticLocalVisualizer')
+
 model = dict(
     panoptic_fusion_head=dict(
         _delete_=True,
@@ -49,6 +57,8 @@ model = dict(
     test_cfg=dict(
         panoptic=dict(
             stuff_area_mode='class',
+            # Also write the score order beside the SRM order.
+            compare_orders=True,
             uncovered_things='void',
             same_class_order='score',
             max_per_img=100)))

@@ -28,9 +28,12 @@ from mmengine.fileio import get
 
 from ..evaluation.functional.panoptic_io import decode_panoptic_png
 
-#: Data sample keys of the two fusion orders (``compare_orders=True``).
+#: Data sample keys of the two fusion orders (``compare_orders=True``),
+#: and the fields of ``pred_panoptic_seg`` that hold them instead when the
+#: detector keeps only that key (mmdet's PanopticFPN with an SRMFusionHead).
 ORDER_KEYS = (('score order', 'pred_panoptic_seg_score'),
               ('SRM order', 'pred_panoptic_seg_srm'))
+ORDER_FIELDS = ('sem_seg_score', 'sem_seg_srm')
 PRIMARY_KEY = 'pred_panoptic_seg'
 
 # Instances of one class get colours this far (per channel) from the class
@@ -125,7 +128,9 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
       ``gt_instances`` masks (an overlapped pixel goes to the smallest
       instance of its class covering it: amodal masks overlap);
     - with ``draw_orders`` and both ``pred_panoptic_seg_score`` and
-      ``pred_panoptic_seg_srm`` on the data sample
+      ``pred_panoptic_seg_srm`` on the data sample, or both
+      ``pred_panoptic_seg.sem_seg_score`` and ``.sem_seg_srm`` (mmdet's
+      PanopticFPN with an SRMFusionHead)
       (``test_cfg.panoptic.compare_orders=True``): the detection-score
       order and the SRM order (Sec. 3.2 of the paper), instances matched
       across the two so a detection keeps its colour, and the pixels whose
@@ -409,11 +414,16 @@ class PanopticLocalVisualizer(DetLocalVisualizer):
             classes: Sequence[str]) -> List[Tuple[str, np.ndarray]]:
         """(title, panel) of the primary result, or of both orders."""
         instances = data_sample.get('pred_instances')
-        orders = [(title, data_sample.get(key)) for title, key in ORDER_KEYS]
-        if self.draw_orders and all(pred is not None for _, pred in orders):
-            score_ids = _as_ids(orders[0][1].sem_seg)
-            srm_ids = align_instance_ids(
-                _as_ids(orders[1][1].sem_seg), score_ids)
+        primary = data_sample.get(PRIMARY_KEY)
+        orders = []
+        for (_, key), field in zip(ORDER_KEYS, ORDER_FIELDS):
+            if key in data_sample:
+                orders.append(data_sample.get(key).sem_seg)
+            elif primary is not None and field in primary:
+                orders.append(primary.get(field))
+        if self.draw_orders and len(orders) == len(ORDER_KEYS):
+            score_ids = _as_ids(orders[0])
+            srm_ids = align_instance_ids(_as_ids(orders[1]), score_ids)
             differ = (score_ids != srm_ids).astype(np.uint8)
             titles = ('score order',
                       f'SRM order ({100 * differ.mean():.1f}% px differ)')
