@@ -77,6 +77,21 @@ def test_all_configs_are_found():
             }
 
 
+@pytest.mark.parametrize('path', BASE_FILES, ids=config_id)
+def test_base_file_loads_on_its_own(path):
+    """A _base_ file is a building block, not a config to train: it loads
+    alone and holds one part (a model, data or a schedule)."""
+    cfg = Config.fromfile(path)
+    part = osp.basename(osp.dirname(path))
+    expected = dict(
+        models='model',
+        datasets='test_dataloader',
+        schedules='param_scheduler')[part]
+    assert expected in cfg
+    others = {'model', 'test_dataloader', 'param_scheduler'} - {expected}
+    assert not others & set(cfg.keys())
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=config_id)
 def test_config_builds(path):
     cfg = without_pretrained(Config.fromfile(path))
