@@ -74,3 +74,13 @@ srm_train = dict(
     batch_size=8,
     lr=1e-2,
     weight_decay=1e-4)
+
+# The hooks of every mmoanet config (../_base_/default_runtime.py; this
+# config inherits mmdet's runtime through mmdet's PanopticFPN config, which
+# lists none): refuse a checkpoint of another model, stop at a NaN or
+# infinite loss, keep the category ids in checkpoints.
+custom_hooks = [
+    dict(type='CheckpointMatchHook'),
+    dict(type='FiniteLossHook'),
+    dict(type='CategoryIdsHook')
+]

@@ -10,8 +10,9 @@
 # Schedule: AdamW at lr 1e-2 with cosine decay to lr / 100, 1,200 steps of
 # 4 images (what the SRM alone needed on this set). No validation loop: the
 # SRM is evaluated inside a PanopticFPN + SRM (configs/srm/README.md).
+# Our default runtime: mmdet's plus the hooks of every mmoanet config.
 _base_ = [
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
     '../_base_/datasets/synthetic-occlusion_panoptic.py'
 ]
 

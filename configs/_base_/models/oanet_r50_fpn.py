@@ -77,8 +77,3 @@ model = dict(
             # Also write the SRM and the detection-score orders, to compare
             # both from one model (Table 3).
             compare_orders=True)))
-
-# mmengine loads checkpoints non-strictly: refuse one of another model when
-# testing or resuming, log every skipped key of a warm start to the log file
-# (allow_partial_load = True relaxes the refusal).
-custom_hooks = [dict(type='CheckpointMatchHook')]

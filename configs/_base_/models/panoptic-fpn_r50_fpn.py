@@ -42,7 +42,3 @@ model = dict(
             mask_thr_binary=0.5),
         # Read by the fusion head.
         panoptic=dict(mask_overlap=0.5, stuff_area_limit=4096)))
-
-# As in mmdet's panoptic config: no NumClassCheckHook (a panoptic dataset's
-# classes are things and stuff, the RoI head's things only).
-custom_hooks = []

@@ -1,12 +1,9 @@
-# OANet's schedule (Sec. 4.2), with mmdet's default runtime: 100k
-# iterations of SGD (momentum 0.9, weight decay 1e-4), lr 0.02 after a
-# 2k-iteration linear warm-up from 0.002, 0.002 after 60k and 0.0002 after
-# 80k iterations, for a batch of 16 images. A checkpoint and a validation
-# every 10k iterations.
-_base_ = [
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
-]
+# OANet's schedule (Sec. 4.2), with our default runtime (mmdet's plus our
+# hooks, ../default_runtime.py): 100k iterations of SGD (momentum 0.9,
+# weight decay 1e-4), lr 0.02 after a 2k-iteration linear warm-up from
+# 0.002, 0.002 after 60k and 0.0002 after 80k iterations, for a batch of 16
+# images. A checkpoint and a validation every 10k iterations.
+_base_ = ['mmdet::_base_/schedules/schedule_1x.py', '../default_runtime.py']
 
 max_iters = 100000
 train_cfg = dict(

@@ -1,12 +1,10 @@
 # The schedule of the small models on the synthetic occlusion set, with
-# mmdet's default runtime: 1,200 iterations of AdamW (lr 1e-3, weight decay
-# 1e-4, gradients clipped at norm 10), 50 iterations of linear warm-up from
-# 1e-4, then cosine decay to 1e-5; batch 4. On 2 CPU cores it trains in
+# our default runtime (mmdet's plus our hooks, ../default_runtime.py):
+# 1,200 iterations of AdamW (lr 1e-3, weight decay 1e-4, gradients clipped
+# at norm 10), 50 iterations of linear warm-up from 1e-4, then cosine decay
+# to 1e-5; batch 4. On 2 CPU cores it trains in
 # minutes. One validation at the end, a checkpoint every 300 iterations.
-_base_ = [
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
-]
+_base_ = ['mmdet::_base_/schedules/schedule_1x.py', '../default_runtime.py']
 
 max_iters = 1200
 train_cfg = dict(

@@ -27,7 +27,7 @@ class CheckpointMatchHook(Hook):
       key is written to the Runner's logger, i.e. into the log file of the
       work dir.
 
-    The OANet configs list it in ``custom_hooks``; ``tools/train.py`` and
+    Every config we ship lists it in ``custom_hooks``; ``tools/train.py`` and
     ``tools/test.py`` add it to any config that lacks it.
 
     Args:
