@@ -15,7 +15,8 @@ the command a user types:
    with ``configs/panoptic_fpn_srm/``;
 4. full OANet: trained, then tested once for both fusion orders (SRM and
    detection score) of the same predictions;
-5. loss curves and overlays (``tools/inference.py``).
+5. overlays of both models that have two orders, score order | SRM order
+   (``tools/inference.py``), and loss curves.
 
 Both networks train for the head-to-head's standard budget (400 iterations
 of batch 4, a linear warm-up of min(50, N // 10) iterations, then a cosine
@@ -63,7 +64,8 @@ TITLES = dict(
     test_pfpn_srm='testing PanopticFPN + SRM',
     train_oanet='training full OANet',
     test_oanet='testing OANet: SRM order and score order',
-    overlays='OANet overlays, score order | SRM order')
+    overlays_pfpn_srm='PanopticFPN + SRM overlays, score | SRM order',
+    overlays_oanet='OANet overlays, score order | SRM order')
 # Placeholder of the merge command until the SRM is trained.
 SRM_CKPT = '<last checkpoint of train_srm>'
 
@@ -181,11 +183,17 @@ def plan(args) -> Dict[str, List[str]]:
             config(OANET), oanet_ckpt, '--eval', 'pq', '--work-dir',
             osp.join(work, 'oanet', 'test'), '--eval-options', 'classwise=True'
         ],
-        'overlays':
+        'overlays_pfpn_srm':
+        tool('inference.py') + [
+            osp.join(work, 'overlay_inputs'),
+            config(PFPN_SRM), '--weights', merged, '--out-dir',
+            osp.join(work, 'pfpn_srm', 'overlays'), '--device', 'cpu'
+        ],
+        'overlays_oanet':
         tool('inference.py') + [
             osp.join(work, 'overlay_inputs'),
             config(OANET), '--weights', oanet_ckpt, '--out-dir',
-            osp.join(work, 'overlays'), '--device', 'cpu'
+            osp.join(work, 'oanet', 'overlays'), '--device', 'cpu'
         ],
     }
 
@@ -319,7 +327,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             with open(osp.join(args.work_dir, 'srm', 'last_checkpoint')) as f:
                 command[command.index(SRM_CKPT)] = osp.relpath(
                     f.read().strip())
-        if name == 'overlays':  # the first six validation images
+        if name.startswith('overlays'):  # the first six validation images
             os.makedirs(command[2], exist_ok=True)
             for path in sorted(glob.glob(osp.join(DATA_ROOT, 'val',
                                                   '*.jpg')))[:6]:
@@ -377,8 +385,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                     for k, v in seconds.items()) +
           f'; total {total / 60:.1f} min (a step done before: 0 s)')
     print(f'loss curves: {", ".join(curves)}')
-    print('overlays (score order | SRM order): '
-          f'{osp.join(args.work_dir, "overlays", "vis")}')
+    print('overlays (score order | SRM order): ' + ', '.join(
+        osp.join(args.work_dir, run, 'overlays', 'vis')
+        for run in ('pfpn_srm', 'oanet')))
     print(f'results: {osp.join(args.work_dir, "demo_results.json")}')
 
 
