@@ -31,6 +31,7 @@ from ...visualization.per_class_pq import write_per_class_pq
 from ..functional import (PanopticStats, decode_panoptic_png,
                           fusion_ids_to_coco, id_to_rgb, merge_stats,
                           panoptic_stats_single, pq_summary)
+from .input_paths import check_input_path
 
 PRIMARY_KEY = 'pred_panoptic_seg'
 # Order key on a data sample -> the PixelData field that carries the same
@@ -152,6 +153,13 @@ class MultiOrderPanopticMetric(BaseMetric):
         self.seg_prefix = seg_prefix
         self.backend_args = backend_args
         self._coco_api = None
+        check_input_path(ann_file, 'ann_file', backend_args=backend_args)
+        if not format_only:  # the ground truth PNGs are read per image
+            check_input_path(
+                seg_prefix,
+                'seg_prefix',
+                folder=True,
+                backend_args=backend_args)
         if ann_file is not None:
             with get_local_path(
                     ann_file, backend_args=backend_args) as local_path, \

@@ -22,6 +22,7 @@ from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
 
 from ...datasets.annotation_checks import naming_json_errors
+from .input_paths import check_input_path
 
 ORDER_KEYS = {'srm': 'rank_scores', 'score': 'scores'}
 
@@ -102,6 +103,8 @@ class OcclusionOrderMetric(BaseMetric):
                              f'use {sorted(ORDER_KEYS)}')
         self.orders = tuple(orders)
         self.iou_thr = iou_thr
+        check_input_path(overlaps_file, 'overlaps_file')
+        check_input_path(ins_ann_file, 'ins_ann_file')
         with open(overlaps_file) as f, naming_json_errors(overlaps_file):
             overlaps = json.load(f)
         self.pairs = {

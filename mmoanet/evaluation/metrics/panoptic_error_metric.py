@@ -46,6 +46,7 @@ from mmengine.logging import MMLogger, print_log
 from ...datasets.annotation_checks import naming_json_errors
 from ..functional import (PanopticStats, merge_stats, panoptic_stats_single,
                           pq_summary)
+from .input_paths import check_input_path
 from .panoptic_occlusion_metric import (PanopticGroundTruth, match_segments,
                                         prediction_segments)
 
@@ -143,6 +144,8 @@ class PanopticErrorMetric(BaseMetric):
                                                 backend_args)
         self.pairs = None
         if overlaps_file is not None:
+            check_input_path(
+                overlaps_file, 'overlaps_file', backend_args=backend_args)
             with naming_json_errors(overlaps_file):
                 overlaps = load(overlaps_file, backend_args=backend_args)
             self.pairs = {

@@ -28,6 +28,7 @@ from mmengine.logging import MMLogger
 
 from ...datasets.annotation_checks import naming_json_errors
 from ..functional import VOID_ID, decode_panoptic_png, fusion_ids_to_coco
+from .input_paths import check_input_path
 
 
 def match_segments(gt_ids: np.ndarray,
@@ -99,6 +100,9 @@ class PanopticGroundTruth:
                  ann_file: str,
                  seg_prefix: str,
                  backend_args: Optional[dict] = None) -> None:
+        check_input_path(ann_file, 'ann_file', backend_args=backend_args)
+        check_input_path(
+            seg_prefix, 'seg_prefix', folder=True, backend_args=backend_args)
         with naming_json_errors(ann_file):
             panoptic = load(ann_file, backend_args=backend_args)
         if 'annotations' not in panoptic:
@@ -184,6 +188,8 @@ class PanopticOcclusionMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        check_input_path(
+            overlaps_file, 'overlaps_file', backend_args=backend_args)
         with naming_json_errors(overlaps_file):
             overlaps = load(overlaps_file, backend_args=backend_args)
         self.pairs = {
