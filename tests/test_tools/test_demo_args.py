@@ -233,3 +233,42 @@ def test_main_runs_every_step_then_reuses_the_data(tmp_path, monkeypatch,
     assert calls[0] == 'data'
     assert not (tmp_path / 'wd' / 'srm').exists()
     assert json.loads(stamp.read_text()) == demo.DATA_ARGS
+
+
+def merged_config(command):
+    """The config a ``tools/train.py`` command of the plan trains."""
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(osp.join(ROOT, osp.relpath(command[2])))
+    options = {}
+    for item in command[command.index('--cfg-options') + 1:]:
+        key, value = item.split('=', 1)
+        options[key] = DictAction._parse_iterable(value)
+    cfg.merge_from_dict(options)
+    return cfg
+
+
+@pytest.mark.parametrize('step', ['train_stock', 'train_oanet'])
+def test_the_budget_lands_on_the_configs_schedule(step, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cfg = merged_config(demo.plan(demo.parse_args([]))[step])
+    assert cfg.train_cfg.max_iters == 400
+    assert cfg.val_cfg is None and cfg.val_dataloader is None
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.begin, warmup.end) == ('LinearLR', 0, 40)
+    assert (cosine.type, cosine.begin, cosine.end, cosine.T_max,
+            cosine.eta_min) == ('CosineAnnealingLR', 40, 400, 360, 1e-5)
+    assert cfg.randomness.seed == 0
+    assert cfg.train_dataloader.dataset.data_root.rstrip('/') == \
+        demo.DATA_ROOT
+
+
+def test_srm_iters_land_on_the_srm_schedule(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cfg = merged_config(
+        demo.plan(demo.parse_args(['--srm-iters', '7']))['train_srm'])
+    assert cfg.model.type == 'StandaloneSRM'
+    assert cfg.train_cfg.max_iters == 7
+    (cosine, ) = cfg.param_scheduler
+    assert (cosine.end, cosine.T_max) == (7, 7)
+    assert cfg.train_dataloader.dataset.data_root.rstrip('/') == \
+        demo.DATA_ROOT
