@@ -118,6 +118,7 @@ setup(
         'tests': read_lines('requirements/tests.txt'),
         'demo': read_lines('requirements/demo.txt'),
         'deploy': read_lines('requirements/deploy.txt'),
+        'fast-pq': read_lines('requirements/optional.txt'),
     },
     classifiers=[
         'Operating System :: OS Independent',

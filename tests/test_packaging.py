@@ -181,7 +181,7 @@ def test_wheel_metadata_states_supported_pythons_and_extras(wheel):
     extras = {}
     for r in requires:
         if r.marker is not None:
-            extra = re.search(r'extra == "(\w+)"', str(r.marker)).group(1)
+            extra = re.search(r'extra == "([\w-]+)"', str(r.marker)).group(1)
             extras.setdefault(extra, set()).add(r.name)
     # mmcv is a prerequisite: pip must never build it (without its ops).
     assert 'mmcv' not in plain and not any('mmcv' in e
@@ -192,6 +192,7 @@ def test_wheel_metadata_states_supported_pythons_and_extras(wheel):
         assert name not in plain, name
     assert {'scipy', 'pytest', 'panopticapi-lite'} <= extras['tests']
     assert extras['demo'] == {'matplotlib'}
+    assert extras['fast-pq'] == {'hotcoco'} and 'hotcoco' in extras['tests']
 
 
 def test_requirement_ranges_equal_the_import_guard():

@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -163,12 +164,76 @@ def test_half_overlap_fails_match():
     assert stats.get(1).tolist() == [0, 1, 1, 0]
 
 
+def mmoanet_pq(paths):
+    """Our in-memory engine on files: PNGs decoded, scored per image."""
+    with open(paths['gt_json']) as f:
+        gt_json = json.load(f)
+    with open(paths['pred_json']) as f:
+        pred_by_image = {
+            ann['image_id']: ann
+            for ann in json.load(f)['annotations']
+        }
+    categories = {cat['id']: cat for cat in gt_json['categories']}
+    stats = PanopticStats()
+    for gt_ann in gt_json['annotations']:
+        pred_ann = pred_by_image[gt_ann['image_id']]
+        stats += panoptic_stats_single(
+            load_panoptic_png(
+                osp.join(paths['gt_folder'],
+                         gt_ann['file_name'])), gt_ann['segments_info'],
+            load_panoptic_png(
+                osp.join(paths['pred_folder'], pred_ann['file_name'])),
+            pred_ann['segments_info'], categories)
+    return pq_summary(stats, categories)
+
+
 @pytest.mark.parametrize('seed', [0, 1, 2, 3])
 def test_random_cases_equal_panopticapi(tmp_path, seed):
+    """Both engines (ours in memory, hotcoco on files) give panopticapi's
+    numbers, per class too, on sets where every PQ rule occurs."""
     paths = write_random_panoptic_set(
         str(tmp_path), num_images=12, size=(48, 56), seed=seed)
     reference = reference_pq(paths)
-    assert_same_results(reference, pq_compute_files(**paths_args(paths)))
+    assert_same_results(reference, mmoanet_pq(paths))
+    hotcoco = pq_compute_files(**paths_args(paths))
+    assert_same_results(reference, hotcoco)
+    assert hotcoco.keys() == reference.keys()
+
+
+def test_hand_case_files_equal_panopticapi(tmp_path):
+    paths = write_coco_files(str(tmp_path), [hand_case()], CATEGORIES)
+    reference = reference_pq(paths)
+    assert reference['Things']['pq'] == pytest.approx(0.375)
+    for results in (mmoanet_pq(paths), pq_compute_files(**paths_args(paths))):
+        assert_same_results(reference, results)
+        # boat (id 4) has no segment: 0 as panopticapi, not hotcoco's -1.
+        assert results['per_class'][4] == dict(pq=0.0, sq=0.0, rq=0.0)
+
+
+def test_pq_compute_files_refuses_what_panopticapi_would_not_do(tmp_path):
+    paths = write_coco_files(str(tmp_path), [hand_case()], CATEGORIES)
+    with open(paths['gt_json']) as f:
+        gt_json = json.load(f)
+    for cat in gt_json['categories']:
+        del cat['isthing']
+    no_isthing = str(tmp_path / 'no_isthing.json')
+    with open(no_isthing, 'w') as f:
+        json.dump(gt_json, f)
+    with pytest.raises(ValueError, match='isthing'):
+        pq_compute_files(no_isthing, paths['pred_json'], paths['gt_folder'],
+                         paths['pred_folder'])
+    empty = str(tmp_path / 'empty.json')
+    with open(empty, 'w') as f:
+        json.dump(dict(annotations=[]), f)
+    with pytest.raises(ValueError, match='no prediction'):
+        pq_compute_files(paths['gt_json'], empty, paths['gt_folder'],
+                         paths['pred_folder'])
+
+
+def test_pq_compute_files_names_the_extra_without_hotcoco(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'hotcoco.panoptic', None)
+    with pytest.raises(ImportError, match=r'mmoanet\[fast-pq\]'):
+        pq_compute_files('gt.json', 'pred.json')
 
 
 def paths_args(paths):
@@ -252,6 +317,14 @@ def test_real_sample_ground_truth_as_prediction(tmp_path):
         stats += panoptic_stats_single(ids, ann['segments_info'], ids,
                                        pred_segments, categories)
     results = pq_summary(stats, categories)
+    paths = dict(
+        gt_json=str(root / 'panoptic_examples.json'),
+        pred_json=str(root / 'panoptic_examples.json'),
+        gt_folder=str(root / 'panoptic_examples'),
+        pred_folder=str(root / 'panoptic_examples'))
+    reference = reference_pq(paths)
+    assert_same_results(reference, results)
+    assert_same_results(reference, pq_compute_files(**paths_args(paths)))
     assert results['All']['pq'] == pytest.approx(1.0, abs=1e-12)
     assert results['All']['sq'] == pytest.approx(1.0, abs=1e-12)
     assert results['All']['rq'] == pytest.approx(1.0, abs=1e-12)
