@@ -80,15 +80,17 @@ def test_all_configs_are_found():
 @pytest.mark.parametrize('path', BASE_FILES, ids=config_id)
 def test_base_file_loads_on_its_own(path):
     """A _base_ file is a building block, not a config to train: it loads
-    alone and holds one part (a model, data or a schedule)."""
+    alone and holds one part (a model, data, a schedule or the runtime)."""
     cfg = Config.fromfile(path)
     part = osp.basename(osp.dirname(path))
-    expected = dict(
+    parts = dict(
         models='model',
         datasets='test_dataloader',
-        schedules='param_scheduler')[part]
-    assert expected in cfg
-    others = {'model', 'test_dataloader', 'param_scheduler'} - {expected}
+        schedules='param_scheduler',
+        _base_='default_hooks')
+    assert part in parts, f'{config_id(path)}: not a mmdet _base_ folder'
+    assert parts[part] in cfg
+    others = {'model', 'test_dataloader', 'param_scheduler'} - {parts[part]}
     assert not others & set(cfg.keys())
 
 
