@@ -13,6 +13,10 @@ SRM order and score order of the same predictions side by side.
 A checkpoint that lacks a tensor of the model or holds one at another shape
 is refused (``CheckpointMatchHook``) unless ``--allow-partial-load`` is
 given; bad flags and missing files stop the tool before anything is built.
+The outputs (``--out``, ``--outfile-prefix``) are checked before the test
+pass (a folder that cannot be written, a parent that is a file, an input
+given as output; an existing output needs ``--force``) and written
+atomically, so a finished pass is never lost to its write.
 """
 import argparse
 import os.path as osp
@@ -24,10 +28,12 @@ from mmengine.runner import Runner
 
 import mmoanet  # noqa: F401  (registers components, safe checkpoints)
 from mmoanet.evaluation import DumpPanopticResults
-from mmoanet.utils import (EVAL_ALIASES, add_checkpoint_match_hook,
-                           add_launch_args, apply_work_dir, check_paths_exist,
-                           finish_distributed, format_each_config_once,
-                           parse_launch_args, prepare_cpu_distributed)
+from mmoanet.utils import (EVAL_ALIASES, OutputPathError,
+                           add_checkpoint_match_hook, add_launch_args,
+                           apply_work_dir, check_output_dir, check_output_file,
+                           check_paths_exist, finish_distributed,
+                           format_each_config_once, parse_launch_args,
+                           prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -57,6 +63,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--outfile-prefix',
         help='prefix of the files written by --format-only')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='replace an existing --out file or --outfile-prefix output')
     parser.add_argument(
         '--show', action='store_true', help='show predictions in a window')
     parser.add_argument(
@@ -105,6 +115,17 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f'config {args.config} not found')
     if not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint {args.checkpoint} not found')
+    inputs = (args.config, args.checkpoint)
+    try:
+        if args.out is not None:
+            check_output_file(args.out, inputs, args.force, what='--out')
+        if args.outfile_prefix:
+            check_output_file(f'{args.outfile_prefix}.panoptic.json', inputs,
+                              args.force, '--outfile-prefix')
+            check_output_dir(f'{args.outfile_prefix}.panoptic', args.force,
+                             '--outfile-prefix')
+    except OutputPathError as error:
+        parser.error(str(error))
 
 
 def configure_evaluator(cfg: Config, args) -> None:

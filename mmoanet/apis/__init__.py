@@ -3,7 +3,7 @@ from .experiment import (evaluate_checkpoint, find_train_script, order_table,
                          train_in_subprocess)
 from .inference import (ANNOTATION_LOADERS, UnknownCategoryIdsError,
                         coco_categories, inference_panoptic, init_model,
-                        panoptic_to_coco)
+                        model_index_entry, panoptic_to_coco)
 from .panoptic_inferencer import (InputError, PanopticInferencer,
                                   inference_summary)
 from .srm_checkpoint import (SRMMergeError, add_srm_to_checkpoint,
@@ -11,9 +11,10 @@ from .srm_checkpoint import (SRMMergeError, add_srm_to_checkpoint,
 
 __all__ = [
     'ANNOTATION_LOADERS', 'UnknownCategoryIdsError', 'coco_categories',
-    'inference_panoptic', 'init_model', 'panoptic_to_coco', 'InputError',
-    'PanopticInferencer', 'inference_summary', 'evaluate_checkpoint',
-    'find_train_script', 'order_table', 'plot_loss_curve',
-    'read_training_scalars', 'run_options', 'train_in_subprocess',
-    'SRMMergeError', 'add_srm_to_checkpoint', 'merge_srm_state'
+    'inference_panoptic', 'init_model', 'model_index_entry',
+    'panoptic_to_coco', 'InputError', 'PanopticInferencer',
+    'inference_summary', 'evaluate_checkpoint', 'find_train_script',
+    'order_table', 'plot_loss_curve', 'read_training_scalars', 'run_options',
+    'train_in_subprocess', 'SRMMergeError', 'add_srm_to_checkpoint',
+    'merge_srm_state'
 ]

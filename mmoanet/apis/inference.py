@@ -12,6 +12,7 @@ Shape shorthand:
     C: thing plus stuff classes (``len(dataset_meta['classes'])``)
 """
 import copy
+import difflib
 import json
 import logging
 import os.path as osp
@@ -26,6 +27,7 @@ from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample, SampleList
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict
+from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.model.utils import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
@@ -43,6 +45,47 @@ ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadPanopticAnnotations',
 
 ImageType = Union[str, np.ndarray]
 ImagesType = Union[ImageType, Sequence[ImageType]]
+
+
+def model_index_entry(name: str) -> Tuple[str, Optional[str]]:
+    """Config file and published weights of a model of our model index.
+
+    The way mmdet's ``DetInferencer`` (hence ``demo/image_demo.py``) takes
+    a model name: mmengine finds the package's ``model-index.yml`` (the
+    checkout's, or ``mmoanet/.mim/`` of an installed wheel) and the
+    metafiles it imports, and matches ``Name`` or ``Alias``, ignoring case.
+
+    Args:
+        name (str): A model name, e.g. ``'oanet_r50_fpn_100k_coco-panoptic'``
+            (the config's file name without ``.py``).
+
+    Returns:
+        tuple[str, str | None]: The config file, and the ``Weights`` of the
+        metafile entry (None when it publishes none, as ours do: train, then
+        pass the checkpoint).
+
+    Raises:
+        ValueError: No model of that name, naming the closest ones.
+    """
+    root = BaseInferencer._get_repo_or_mim_dir('mmoanet')
+    names = []
+    for model in BaseInferencer._get_models_from_metafile(root):
+        aliases = model.get('Alias', [])
+        if isinstance(aliases, str):
+            aliases = [aliases]
+        names.append(model['Name'])
+        if name.lower() in [
+                alias.lower() for alias in [model['Name'], *aliases]
+        ]:
+            weights = model.get('Weights')
+            if isinstance(weights, (list, tuple)):
+                weights = weights[0] if weights else None
+            return osp.join(root, model['Config']), weights
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f'; did you mean {", ".join(close)}?' if close else ''
+    raise ValueError(f'{name} is neither a file nor a model name of '
+                     f'mmoanet\'s model index ({len(names)} models, '
+                     f'{osp.join(root, "model-index.yml")}){hint}')
 
 
 def _config_dataset_meta(cfg: Config) -> Tuple[dict, Optional[str]]:

@@ -50,6 +50,15 @@ def _check_writable_dir(folder: str, path: str, what: str) -> None:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputPathError(
             f'{what} {path}: the folder {probe} is not writable')
+    # os.access says yes to root whatever the mount or file system allows;
+    # creating a file is the test that holds (atomic_write does the same).
+    try:
+        fd, probe_file = tempfile.mkstemp(prefix='.write-check.', dir=probe)
+    except OSError as error:
+        raise OutputPathError(f'{what} {path}: the folder {probe} is not '
+                              f'writable ({error.strerror})') from error
+    os.close(fd)
+    os.remove(probe_file)
 
 
 def check_output_file(path: str,

@@ -2,8 +2,10 @@
 random tiny OANet (CPU)."""
 import importlib.util
 import json
+import logging
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -255,7 +257,10 @@ def test_cli_folder_with_an_undecodable_image(workspace, tmp_path):
     assert failed.returncode == 1, failed.stderr
     assert '000000000001b.jpg' in failed.stdout + failed.stderr
     os.remove(folder / '000000000001b.jpg')
-    results = cli.main(argv)
+    # The same --out-dir again: refused without --force (issue 18).
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    results = cli.main(argv + ['--force'])
     assert results['failures'] == []
     assert len(results['predictions']) == 2
 
@@ -446,3 +451,122 @@ def test_checkpoint_without_meta(workspace, tmp_path):
     torch.save(dict(state_dict=state), other)
     with pytest.raises(Exception, match='other.pth.*srm.left_kx1'):
         PanopticInferencer(model=workspace.cfg, weights=other, device='cpu')
+
+
+# ---------------------------------------------------- issue 17 item 7, 18
+
+
+def test_cli_takes_a_model_index_name(workspace, tmp_path):
+    """As mmdet's image_demo.py: a metafile model name instead of a config
+    file, resolved through model-index.yml."""
+    image = osp.join(workspace.images, '000000000001.jpg')
+    out_dir = str(tmp_path / 'by_name')
+    results = cli.main([
+        image, 'oanet_r18_fpn_1200i_synthetic-occlusion', '--weights',
+        workspace.checkpoint, '--out-dir', out_dir, '--no-save-vis'
+    ] + workspace.cli_options)
+    assert results['failures'] == []
+    _check_coco_outputs(out_dir, ['000000000001.jpg'])
+    args = cli.parse_args([
+        image, 'OANet_R18_FPN_1200I_Synthetic-Occlusion', '--weights',
+        workspace.checkpoint
+    ])
+    assert args.config == CONFIG
+
+
+@pytest.mark.parametrize(
+    'argv,message', [
+        (['{image}', 'oanet_r50_fpn'], r"model: oanet_r50_fpn is neither a "
+         r"file nor a model name of mmoanet's model index .*did you mean "
+         r'oanet_r50_fpn_100k_coco-panoptic'),
+        (['{image}', 'oanet_r50_fpn_100k_coco-panoptic'
+          ], r'publishes no checkpoint for it; pass the one you trained with '
+         r'--weights'),
+        (['{image}', '{config}', '--pred-score-thr', '5'],
+         r'--pred-score-thr must be in \[0, 1\] \(a detection score\), got '
+         r'5\.0'),
+        (['{image}', '{config}', '--pred-score-thr', '-0.1'
+          ], r'--pred-score-thr must be in \[0, 1\]'),
+        (['{empty}', '{config}'], r'inputs: the folder .*empty holds no '
+         r'image \(files ending in \.jpg'),
+        (['{image}', '{config}', '--out-dir', '{used}'
+          ], r'--out-dir .*used is not empty; pass --force'),
+        (['{image}', '{config}', '--out-dir', '{image}'
+          ], r'--out-dir .*000000000001\.jpg is a file, not a folder'),
+        (['{image}', '{config}', '--ann-file', '{empty}/x.json'
+          ], r'--ann-file .*x\.json not found'),
+    ],
+    ids=[
+        'unknown-name', 'name-without-weights', 'thr-5', 'thr-negative',
+        'empty-folder', 'out-dir-used', 'out-dir-file', 'ann-file-missing'
+    ])
+def test_cli_refuses_meaningless_input(workspace, tmp_path, capsys, argv,
+                                       message):
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'empty' / 'notes.txt').write_text('not an image')
+    (tmp_path / 'used').mkdir()
+    (tmp_path / 'used' / 'panoptic.json').write_text('{}')
+    values = dict(
+        image=osp.join(workspace.images, '000000000001.jpg'),
+        config=CONFIG,
+        empty=str(tmp_path / 'empty'),
+        used=str(tmp_path / 'used'))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args([arg.format(**values) for arg in argv])
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert (tmp_path / 'used' / 'panoptic.json').read_text() == '{}'
+
+
+def test_cli_warns_when_the_threshold_drops_every_instance(
+        workspace, tmp_path, monkeypatch):
+    logged = []
+    monkeypatch.setattr(
+        cli,
+        'print_log',
+        lambda message, logger=None, level=None: logged.append(
+            (message, level)))
+    results = cli.main([
+        workspace.images, CONFIG, '--weights', workspace.checkpoint,
+        '--out-dir',
+        str(tmp_path / 'out'), '--no-save-vis', '--pred-score-thr', '1'
+    ] + workspace.cli_options[2:])
+    assert len(results['predictions']) == 2
+    assert all(not p['labels'] for p in results['predictions'])
+    message = ('no instance scored at least 1.0 in any of the 2 image(s): '
+               'every pixel is stuff or VOID')
+    assert results['warnings'][0].startswith(message)
+    assert (results['warnings'][0], logging.WARNING) in logged
+    # With instances kept, no such warning.
+    results = cli.main([
+        workspace.images, CONFIG, '--weights', workspace.checkpoint,
+        '--out-dir',
+        str(tmp_path / 'kept'), '--no-save-vis'
+    ] + workspace.cli_options)
+    assert 'warnings' not in results
+
+
+def test_cli_full_disk_keeps_the_earlier_panoptic_json(workspace, tmp_path,
+                                                       monkeypatch):
+    out_dir = tmp_path / 'out'
+    argv = [
+        workspace.images, CONFIG, '--weights', workspace.checkpoint,
+        '--out-dir',
+        str(out_dir), '--no-save-vis'
+    ] + workspace.cli_options
+    cli.main(argv)
+    before = (out_dir / 'panoptic.json').read_bytes()
+    real_dump = json.dump
+
+    def full_disk(obj, f, **kwargs):
+        if 'categories' in obj:
+            f.write('{"info": ')
+            raise OSError(28, 'No space left on device')
+        return real_dump(obj, f, **kwargs)
+
+    monkeypatch.setattr('mmoanet.apis.panoptic_inferencer.json.dump',
+                        full_disk)
+    with pytest.raises(OSError, match='No space left on device'):
+        cli.main(argv + ['--force'])
+    assert (out_dir / 'panoptic.json').read_bytes() == before
+    assert len(json.loads(before)['annotations']) == 2

@@ -20,7 +20,9 @@ from mmdet.registry import METRICS
 from mmdet.structures.mask import encode_mask_results
 from mmengine.evaluator import DumpResults
 from mmengine.evaluator.metric import _to_cpu
+from mmengine.logging import print_log
 
+from ...utils.outputs import atomic_write
 from ..functional import decode_panoptic_png, id_to_rgb
 
 #: Data sample keys of panoptic maps, dumped as RGB PNGs of their ids.
@@ -30,6 +32,13 @@ PANOPTIC_KEYS = ('pred_panoptic_seg', 'pred_panoptic_seg_srm',
 LABEL_KEYS = ('pred_sem_seg', )
 #: Meta keys kept with each prediction.
 META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
+#: The only globals a dump may name: numpy's array and scalar rebuilders.
+DUMP_GLOBALS = frozenset([(f'numpy.{core}.multiarray', name)
+                          for core in ('core', '_core')
+                          for name in ('_reconstruct', 'scalar')] +
+                         [(f'numpy.{core}.numeric', '_frombuffer')
+                          for core in ('core', '_core')] +
+                         [('numpy', 'ndarray'), ('numpy', 'dtype')])
 
 
 def _map_array(pixel_data: dict) -> np.ndarray:
@@ -81,7 +90,10 @@ class DumpPanopticResults(DumpResults):
     ``labels``, ``scores`` (and ``rank_scores``) as numpy arrays and
     ``masks`` as COCO RLE, as mmdet's ``DumpDetResults`` writes them.
     Ground truth is dropped. :func:`load_panoptic_dump` reads the file back
-    with every map decoded.
+    with every map decoded. The file is written atomically (a temporary
+    file renamed over ``out_file_path``), so a full disk or a kill leaves
+    the earlier file or none; ``tools/test.py`` checks the path before the
+    test pass.
 
     Args:
         out_file_path (str): Pickle file, ending in ``.pkl`` or
@@ -113,6 +125,31 @@ class DumpPanopticResults(DumpResults):
                     data_sample['pred_instances'])
             self.results.append(record)
 
+    def compute_metrics(self, results: list) -> dict:
+        """Write ``results`` to ``out_file_path``, atomically.
+
+        Returns:
+            dict: Empty; the dump is the product.
+        """
+        with atomic_write(self.out_file_path, 'wb') as f:
+            pickle.dump(results, f, protocol=pickle.HIGHEST_PROTOCOL)
+        print_log(
+            f'{len(results)} predictions dumped to {self.out_file_path}',
+            logger='current')
+        return {}
+
+
+class _DumpUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays and builtin containers only."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in DUMP_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f'{module}.{name} is not allowed in a prediction dump (only '
+            'numpy arrays, dicts, lists, strings and numbers); the file was '
+            'not written by DumpPanopticResults, or was crafted to run code')
+
 
 def _compact_instances(instances: dict) -> Dict[str, Any]:
     """Instances with numpy fields and RLE masks."""
@@ -129,7 +166,9 @@ def _compact_instances(instances: dict) -> Dict[str, Any]:
 def load_panoptic_dump(path: str) -> List[dict]:
     """Read a :class:`DumpPanopticResults` pickle, maps decoded.
 
-    Only open dumps you wrote yourself: pickles can run code when loaded.
+    The pickle is read by a restricted unpickler: any global but numpy's
+    array and scalar rebuilders (a crafted ``__reduce__`` that would run
+    code, say) is refused with ``pickle.UnpicklingError`` naming the file.
 
     Args:
         path (str): The ``--out`` file.
@@ -140,7 +179,10 @@ def load_panoptic_dump(path: str) -> List[dict]:
         stay RLE; ``pycocotools.mask.decode`` decodes them).
     """
     with open(path, 'rb') as f:
-        records = pickle.load(f)
+        try:
+            records = _DumpUnpickler(f).load()
+        except pickle.UnpicklingError as error:
+            raise pickle.UnpicklingError(f'{path}: {error}') from error
     for record in records:
         for key in PANOPTIC_KEYS:
             if key in record:

@@ -27,6 +27,7 @@ from terminaltables import AsciiTable
 from ...datasets.annotation_checks import naming_json_errors
 from ...models.seg_heads.panoptic_fusion_heads.srm_fusion_head import \
     SAMPLE_KEYS
+from ...utils.outputs import atomic_write
 from ...visualization.per_class_pq import write_per_class_pq
 from ..functional import (PanopticStats, decode_panoptic_png,
                           fusion_ids_to_coco, id_to_rgb, merge_stats,
@@ -361,9 +362,11 @@ class MultiOrderPanopticMetric(BaseMetric):
         logger: MMLogger = MMLogger.get_current_instance()
         if self.outfile_prefix is not None:
             json_path = f'{self.outfile_prefix}.panoptic.json'
-            dump(
+            text = dump(
                 dict(annotations=[result['annotation'] for result in results]),
-                json_path)
+                file_format='json')
+            with atomic_write(json_path) as f:  # never a truncated JSON
+                f.write(text)
             logger.info(f'panoptic predictions written to {json_path} and '
                         f'{self.outfile_prefix}.panoptic/')
         if self.format_only:

@@ -80,3 +80,46 @@ def test_out_of_range_ids_are_refused():
     from mmoanet.evaluation.metrics.dump_panoptic_results import encode_id_map
     with pytest.raises(ValueError, match='2\\*\\*24'):
         encode_id_map(np.full((2, 2), 256**3))
+
+
+class _Marker:
+    """A pickle that would create a file when loaded."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_crafted_dump_is_refused_not_run(tmp_path):
+    marker = tmp_path / 'marker'
+    path = tmp_path / 'crafted.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump([dict(img_id=1, payload=_Marker(str(marker)))], f)
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=r'crafted\.pkl: (io|builtins)\.open is not allowed in a '
+            'prediction dump'):
+        load_panoptic_dump(str(path))
+    assert not marker.exists()
+
+
+def test_dump_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / 'out.pkl'
+    metric = DumpPanopticResults(out_file_path=str(path))
+    metric.process({}, [_sample(0).to_dict()])
+    metric.compute_metrics(metric.results)
+    before = path.read_bytes()
+
+    def full_disk(obj, f, protocol=None):
+        f.write(b'\x80\x05partial')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(
+        'mmoanet.evaluation.metrics.dump_panoptic_results.pickle.dump',
+        full_disk)
+    with pytest.raises(OSError, match='No space left'):
+        metric.compute_metrics(metric.results)
+    assert path.read_bytes() == before  # the earlier dump, whole
+    assert [p.name for p in tmp_path.iterdir()] == ['out.pkl']
