@@ -1,6 +1,7 @@
-"""tools/analysis_tools/dump_instance_predictions.py: a detector's instance
-predictions as a COCO results file, and tools/train_srm.py trained on it
-(OANet's train_input='pred' for a dataset with panoptic annotations only).
+"""mmoanet.apis.dump_instance_predictions and its CLI
+tools/analysis_tools/dump_instance_predictions.py: a detector's instance
+predictions as a COCO results file, what the SRM trains on under OANet's
+train_input='pred' for a dataset with panoptic annotations only.
 
 Randomly initialised tiny models on a tiny synthetic set, with
 ``score_thr=0`` so that a random detector keeps ``max_per_img`` predictions
@@ -9,7 +10,6 @@ import json
 import os.path as osp
 import re
 
-import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -18,20 +18,20 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from pycocotools import mask as mask_utils
 
+from mmoanet.apis import (NoPredictionsError, dump_instance_predictions,
+                          init_model, split_dataloader)
 from mmoanet.datasets import generate_synthetic_occlusion
-from mmoanet.utils import CheckpointMismatchError, CorruptCheckpointError
-from tests.utils import REPO_ROOT
-from tools.analysis_tools import dump_instance_predictions as dump
-from tools.train_srm import load_srm_checkpoint
-from tools.train_srm import main as train_srm_main
+from mmoanet.utils import (CheckpointMismatchError, CorruptCheckpointError,
+                           OutputPathError)
+from tests.utils import REPO_ROOT, load_script
+
+dump = load_script('tools/analysis_tools/dump_instance_predictions.py')
 
 register_all_modules()
 STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
                         'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
 OANET_CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                         'oanet_r18_fpn_1200i_synthetic-occlusion.py')
-SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-                      'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
 SIZE = 67  # the synthetic images' side; the test pipeline resizes to 160
 MAX_PER_IMG = 4
 
@@ -124,8 +124,8 @@ def test_masks_and_classes_are_the_roi_heads_at_the_original_size(setup):
         'model.test_cfg.rcnn.score_thr': 0.0,
         'model.test_cfg.rcnn.max_per_img': MAX_PER_IMG
     })
-    model = dump.load_detector(cfg, setup['checkpoint'])
-    loader = Runner.build_dataloader(dump.split_dataloader(cfg, 'train'))
+    model = init_model(cfg, setup['checkpoint'])
+    loader = Runner.build_dataloader(split_dataloader(cfg, 'train'))
     batch = next(iter(loader))
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
@@ -150,23 +150,6 @@ def test_masks_and_classes_are_the_roi_heads_at_the_original_size(setup):
         assert entry['score'] == pytest.approx(float(score), abs=1e-5)
 
 
-def test_train_srm_on_the_results(setup, tmp_path):
-    config = tmp_path / 'srm.py'
-    config.write_text(f'_base_ = {SRM_CONFIG!r}\n'
-                      'train_dataloader = dict(dataset=dict('
-                      f'data_root={setup["root"] + "/"!r}))\n')
-    work_dir = tmp_path / 'srm'
-    stats = train_srm_main([
-        str(config), '--ins-ann-file', setup['out'], '--work-dir',
-        str(work_dir), '--iters', '2', '--batch-size', '2', '--workers', '0'
-    ])
-    assert stats['images'] == 4 and np.isfinite(stats['last_loss'])
-    checkpoint = load_srm_checkpoint(str(work_dir / 'srm_latest.pth'))
-    assert checkpoint['meta']['iter'] == 2
-    assert checkpoint['meta']['instances_from_results'] is True
-    assert checkpoint['meta']['instances_json'] == setup['out']
-
-
 def test_oanet_on_the_val_split(setup, tmp_path):
     config = write_config(tmp_path / 'oanet.py', OANET_CONFIG, setup['root'])
     checkpoint = random_checkpoint(config, tmp_path / 'oanet.pth')
@@ -186,7 +169,8 @@ def test_oanet_on_the_val_split(setup, tmp_path):
     # An OANet checkpoint does not fit the PanopticFPN config: refused,
     # naming the file, before a single image is read.
     with pytest.raises(CheckpointMismatchError, match=re.escape(checkpoint)):
-        dump.main([setup['config'], checkpoint, '--out', out])
+        dump.main([setup['config'], checkpoint, '--out', out + '.2'])
+    assert not osp.exists(out + '.2')
 
 
 def test_unreadable_or_missing_files_are_named(setup, tmp_path, capsys):
@@ -201,3 +185,96 @@ def test_unreadable_or_missing_files_are_named(setup, tmp_path, capsys):
         dump.main([setup['config'], missing, '--out', out])
     assert f'checkpoint {missing} not found' in capsys.readouterr().err
     assert not osp.exists(out)
+
+
+def test_score_threshold_keeps_what_reaches_it(setup, tmp_path):
+    """score_thr drops the predictions scored lower, and only those."""
+    threshold = sorted(r['score']
+                       for r in setup['results'])[len(setup['results']) // 2]
+    out = str(tmp_path / 'kept.json')
+    stats = dump_instance_predictions(
+        setup['config'],
+        setup['checkpoint'],
+        out,
+        score_thr=threshold,
+        device='cpu',
+        progress=False,
+        cfg_options={
+            'model.test_cfg.rcnn.score_thr': 0.0,
+            'model.test_cfg.rcnn.max_per_img': MAX_PER_IMG
+        })
+    with open(out) as f:
+        kept = json.load(f)
+    # Scores are rounded to 5 decimals in the file.
+    expected = [r for r in setup['results'] if r['score'] >= threshold - 1e-5]
+    assert 0 < stats['predictions'] == len(kept) < len(setup['results'])
+    assert abs(len(kept) - len(expected)) <= 1
+    assert min(r['score'] for r in kept) >= threshold - 1e-5
+
+
+@pytest.mark.parametrize('threshold', [-0.1, 1.5])
+def test_threshold_outside_0_1_is_refused(setup, tmp_path, threshold, capsys):
+    out = str(tmp_path / 'never.json')
+    with pytest.raises(ValueError, match='outside'):
+        dump_instance_predictions(
+            setup['config'], setup['checkpoint'], out, score_thr=threshold)
+    with pytest.raises(SystemExit):
+        dump.main([
+            setup['config'], setup['checkpoint'], '--out', out, '--score-thr',
+            str(threshold)
+        ])
+    assert f'--score-thr {threshold} is outside [0, 1]' in \
+        capsys.readouterr().err
+    assert not osp.exists(out)
+
+
+def test_no_prediction_above_the_threshold_is_refused(setup, tmp_path):
+    """A random detector never scores 1: nothing to write, and it says so
+    instead of writing an empty file the SRM would train on."""
+    out = str(tmp_path / 'empty.json')
+    with pytest.raises(NoPredictionsError) as info:
+        dump_instance_predictions(
+            setup['config'],
+            setup['checkpoint'],
+            out,
+            score_thr=1.0,
+            device='cpu',
+            progress=False)
+    message = str(info.value)
+    assert 'no instance scored 1.0 or more' in message
+    assert 'on the 3 train images' in message
+    assert f'{out} was not written' in message
+    assert not osp.exists(out)
+    with pytest.raises(SystemExit) as exit_info:
+        dump.main([
+            setup['config'], setup['checkpoint'], '--out', out, '--score-thr',
+            '1', '--device', 'cpu'
+        ])
+    assert 'no instance scored 1.0 or more' in str(exit_info.value.code)
+    assert not osp.exists(out)
+
+
+def test_output_is_checked_before_the_detector_runs(setup, tmp_path):
+    """An existing --out needs --force; an input is never the output. Both
+    are refused before the (here unreadable) checkpoint is even read."""
+    broken = tmp_path / 'broken.pth'  # cut short, as by a killed job
+    with open(setup['checkpoint'], 'rb') as f:
+        broken.write_bytes(f.read()[:4096])
+    existing = tmp_path / 'existing.json'
+    existing.write_text('[]')
+    with pytest.raises(OutputPathError, match='pass --force'):
+        dump_instance_predictions(setup['config'], str(broken), str(existing))
+    with pytest.raises(OutputPathError, match='also an input'):
+        dump_instance_predictions(
+            setup['config'], str(broken), str(broken), force=True)
+    with pytest.raises(SystemExit) as exit_info:
+        dump.main([setup['config'], str(broken), '--out', str(existing)])
+    assert 'exists; pass --force' in str(exit_info.value.code)
+    assert existing.read_text() == '[]'
+    # With --force the run goes on and meets the unreadable checkpoint.
+    with pytest.raises(CorruptCheckpointError):
+        dump.main(
+            [setup['config'],
+             str(broken), '--out',
+             str(existing), '--force'])
+    assert existing.read_text() == '[]'
