@@ -29,9 +29,11 @@ def load_script(path: str) -> ModuleType:
     """Import a script of the repository by its file, once per session.
 
     The scripts under ``tools/`` and ``projects/`` are not packages: each
-    runs as ``python <path>``. Here a test gets the same module a run would
-    execute, under a name of its own (``script_<path>``), without putting
-    anything on ``sys.path``.
+    runs as ``python <path>``, with its own folder first on ``sys.path``
+    (a study imports its sibling modules from there). Here a test gets the
+    same module a run would execute, under a name of its own
+    (``script_<path>``); the script's folder is on ``sys.path`` while it is
+    imported, as in a run.
 
     Args:
         path (str): the script's path relative to the repository root,
@@ -46,7 +48,12 @@ def load_script(path: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(
             name, osp.join(REPO_ROOT, path))
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        folder = osp.dirname(osp.join(REPO_ROOT, path))
+        sys.path.insert(0, folder)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(folder)
         _scripts[path] = module
     return _scripts[path]
 

@@ -6,12 +6,14 @@ process: its log streams to the terminal, and a killed run resumes.
 Evaluation builds a Runner in this process so the metrics come back as a
 dict.
 """
+import copy
 import glob
 import json
 import os.path as osp
+import shlex
 import subprocess
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -19,9 +21,9 @@ from mmengine.runner import Runner
 from mmoanet.utils import find_resume_checkpoint
 
 __all__ = [
-    'find_train_script', 'run_options', 'train_in_subprocess',
-    'evaluate_checkpoint', 'order_table', 'plot_loss_curve',
-    'read_training_scalars'
+    'find_train_script', 'run_options', 'run_command', 'train_command',
+    'train_in_subprocess', 'build_test_runner', 'evaluate_checkpoint',
+    'order_table', 'plot_loss_curve', 'read_training_scalars'
 ]
 
 # (label, metric key of the primary order's PQ table without prefix)
@@ -80,13 +82,77 @@ def find_train_script() -> str:
                             ', '.join(candidates))
 
 
+def run_command(command: Sequence[str],
+                log_file: Optional[str] = None,
+                cwd: Optional[str] = None) -> None:
+    """Run a child process; raise when it fails.
+
+    Args:
+        command (Sequence[str]): the command line.
+        log_file (str, optional): append the command line and the child's
+            output (stdout and stderr) to this file instead of the
+            terminal; the error then quotes its last lines.
+        cwd (str, optional): working folder of the child process; by
+            default this process's.
+
+    Raises:
+        RuntimeError: the child exited with an error.
+    """
+    command = list(command)
+    if log_file is None:
+        result = subprocess.run(command, cwd=cwd)
+        where = 'see the output above'
+    else:
+        with open(log_file, 'a') as f:
+            f.write(f'\n$ {shlex.join(command)}\n')
+            f.flush()
+            result = subprocess.run(
+                command, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        with open(log_file) as f:
+            tail = ''.join(f.readlines()[-15:])
+        where = f'end of {log_file}:\n{tail}'
+    if result.returncode != 0:
+        raise RuntimeError(f'exit {result.returncode}: '
+                           f'{shlex.join(command[:3])}...; {where}')
+
+
+def train_command(config: str,
+                  work_dir: str,
+                  cfg_options: Sequence[str] = (),
+                  python: str = sys.executable,
+                  train_script: Optional[str] = None) -> List[str]:
+    """The command line that trains (or resumes) ``config`` in
+    ``work_dir`` with ``tools/train.py``.
+
+    Args:
+        config (str): config file.
+        work_dir (str): work directory; a run found there is resumed.
+        cfg_options (Sequence[str]): ``key=value`` overrides.
+        python (str): interpreter of the child process.
+        train_script (str, optional): the training script; by default
+            :func:`find_train_script`.
+
+    Returns:
+        list[str]: the command.
+    """
+    command = [
+        python, train_script or find_train_script(), config, '--work-dir',
+        work_dir, '--resume'
+    ]
+    if cfg_options:
+        command += ['--cfg-options', *cfg_options]
+    return command
+
+
 def train_in_subprocess(config: str,
                         work_dir: str,
                         cfg_options: Sequence[str] = (),
                         python: str = sys.executable,
                         train_script: Optional[str] = None,
-                        cwd: Optional[str] = None) -> str:
-    """Train (or resume) a config; return the final checkpoint's path.
+                        cwd: Optional[str] = None,
+                        log_file: Optional[str] = None) -> str:
+    """Train (or resume) a config in a child process; return the final
+    checkpoint's path.
 
     Args:
         config (str): config file.
@@ -98,43 +164,67 @@ def train_in_subprocess(config: str,
         cwd (str, optional): working folder of the child process (the
             configs' relative data paths are resolved against it); by
             default this process's.
+        log_file (str, optional): where the training's console output
+            goes (appended); by default the terminal.
 
     Returns:
         str: the newest complete checkpoint after training.
 
     Raises:
-        RuntimeError: training exited with an error.
+        RuntimeError: training exited with an error, or left no
+            checkpoint.
     """
-    command = [
-        python, train_script or find_train_script(), config, '--work-dir',
-        work_dir, '--resume'
-    ]
-    if cfg_options:
-        command += ['--cfg-options', *cfg_options]
-    result = subprocess.run(command, cwd=cwd)
-    if result.returncode != 0:
-        raise RuntimeError(f'training {config} failed (exit '
-                           f'{result.returncode}); see the log above and '
-                           f'{work_dir}')
+    command = train_command(config, work_dir, cfg_options, python,
+                            train_script)
+    try:
+        run_command(command, log_file, cwd)
+    except RuntimeError as error:
+        raise RuntimeError(f'training {config} failed ({error}); its work '
+                           f'dir: {work_dir}') from None
     checkpoint = find_resume_checkpoint(work_dir)
     if checkpoint is None:
         raise RuntimeError(f'training wrote no checkpoint to {work_dir}')
     return checkpoint
 
 
-def evaluate_checkpoint(
-        config: str,
-        checkpoint: str,
-        work_dir: str,
-        cfg_options: Optional[dict] = None) -> Dict[str, float]:
-    """Run the config's test loop on a checkpoint; return its metrics."""
-    cfg = Config.fromfile(config)
+def build_test_runner(config: Union[str, Config],
+                      checkpoint: str,
+                      work_dir: str,
+                      cfg_options: Optional[dict] = None) -> Runner:
+    """A Runner that tests ``checkpoint`` with the config's test loop.
+
+    Args:
+        config (str | Config): config file or object (not modified).
+        checkpoint (str): the weights, loaded when the test starts.
+        work_dir (str): the Runner's work dir (logs).
+        cfg_options (dict, optional): config overrides.
+
+    Returns:
+        Runner: call ``runner.test()`` for the metrics; ``runner.model`` is
+        built already.
+    """
+    if isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    else:
+        cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.work_dir = work_dir
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
-    runner = Runner.from_cfg(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def evaluate_checkpoint(
+        config: Union[str, Config],
+        checkpoint: str,
+        work_dir: str,
+        cfg_options: Optional[dict] = None) -> Dict[str, float]:
+    """Run the config's test loop on a checkpoint; return its metrics.
+
+    See :func:`build_test_runner` for the arguments.
+    """
+    runner = build_test_runner(config, checkpoint, work_dir, cfg_options)
     return dict(runner.test())
 
 

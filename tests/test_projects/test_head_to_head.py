@@ -1,8 +1,7 @@
-"""tools/analysis_tools/head_to_head.py without training: variants, run
+"""projects/oanet_studies/head_to_head.py without training: variants, run
 configs, the results file, skipping, timing and the table."""
 import contextlib
 import copy
-import importlib.util
 import io
 import json
 import os
@@ -11,9 +10,10 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from tests.utils import REPO_ROOT
+import mmoanet.apis
 
-ROOT = osp.join(osp.dirname(__file__), '..', '..')
+from tests.utils import REPO_ROOT, load_script
+
 CONFIGS = osp.join(REPO_ROOT, 'configs')
 # Config.fromfile of this process, whatever a test patches.
 PARSE = Config.fromfile
@@ -23,11 +23,7 @@ _parsed_configs = {}
 
 @pytest.fixture(scope='module')
 def h2h():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'head_to_head.py')
-    spec = importlib.util.spec_from_file_location('head_to_head', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('projects/oanet_studies/head_to_head.py')
 
 
 @pytest.fixture(autouse=True)
@@ -362,14 +358,14 @@ def test_evaluation_builds_the_model_the_variant_trained(
     variant.update(test_options={'model.w': 2}, digest='d', reuse=None)
     children = []
 
-    def fake_child(command, log_file):
+    def fake_child(command, log_file, cwd):
         children.append(command)
         with open(tmp_path / 'eval_wide_amodal_spec.json') as f:
             spec = json.load(f)
         with open(spec['out'], 'w') as f:
             json.dump(dict(metrics={}, cfg_options=spec['cfg_options']), f)
 
-    monkeypatch.setattr(h2h, 'run_child', fake_child)
+    monkeypatch.setattr(mmoanet.apis, 'run_command', fake_child)
 
     class Args:
         warmup_images = 0

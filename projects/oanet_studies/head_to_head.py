@@ -11,19 +11,23 @@ and, for OANet, how its orders rank them (:class:`OcclusionOrderMetric`).
 Each training (``tools/train.py``) and each evaluation runs in a child
 process, one at a time by default (``--jobs``), so a crash loses one run.
 A finished evaluation is appended at once, as one JSON line, to the results
-file (``docs/results/head_to_head.jsonl``); a rerun skips every run already
-there, and a trained checkpoint in the work dir is reused. Variants that
-only change the test config (``oanet-score``) reuse the checkpoint of the
-variant they name.
+file (``projects/oanet_studies/results/head_to_head.jsonl``), with paths
+relative to the repository, the commit and whether the tree was clean; a
+rerun skips every run already there, and a trained checkpoint in the work
+dir is reused. The variants are those of ``variants.json`` beside this
+script, plus ``--variant`` / ``--variants-file``. Variants that only change
+the test config (``oanet-score``) reuse the checkpoint of the variant they
+name.
 
     # the study, in the background (progress in the log)
-    nohup python tools/analysis_tools/head_to_head.py \\
+    nohup python projects/oanet_studies/head_to_head.py \\
         --styles amodal coco panoptic --seeds 0 1 2 --max-iters 600 \\
         > work_dirs/head_to_head.log 2>&1 &
     # the table of everything finished so far
-    python tools/analysis_tools/head_to_head.py --table-only
+    python projects/oanet_studies/head_to_head.py --table-only
     # one more variant: train options, or test options on a trained one
-    python tools/analysis_tools/head_to_head.py --variants oanet oanet-wide \\
+    python projects/oanet_studies/head_to_head.py \\
+        --variants oanet oanet-wide \\
         --variant oanet-wide=configs/oanet/oanet_r18_fpn_1200i_synthetic-\\
 occlusion.py:model.semantic_head.feat_channels=64 \\
         --variant oanet-ovl3=@oanet:model.test_cfg.panoptic.mask_overlap=0.3
@@ -36,45 +40,30 @@ seconds per image time ``model.test_step`` alone (no data loading, no
 metric), after ``--warmup-images`` images.
 """
 import argparse
-import datetime
 import hashlib
 import json
 import os
 import os.path as osp
 import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
-# tools.utils: helpers of the scripts, found from the checkout's root.
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from tools.utils import REPO_ROOT  # noqa: E402
+from study_utils import (REPO_ROOT, RESULTS_DIR, VARIANTS_FILE,
+                         append_result, load_results, log, mean_sd,
+                         portable_command, provenance, read_variants,
+                         repo_relative)
 
 TINY_OANET = 'configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py'
-STOCK_PFPN = ('configs/panoptic_fpn/'
-              'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
 # name -> config (repository-relative), train options (key -> value, as
-# --cfg-options), test options; or reuse (a trained variant) + test options.
-VARIANTS: Dict[str, dict] = {
-    # mmdet's PanopticFPN as shipped: PNG instance masks, heuristic fusion.
-    'pfpn-stock':
-    dict(config=STOCK_PFPN),
-    # OANet's tiny config as it is: instance file masks, SRM order.
-    'oanet':
-    dict(config=TINY_OANET),
-    # The same checkpoint with instances laid by detection score.
-    'oanet-score':
-    dict(
-        reuse='oanet',
-        test_options={'model.panoptic_fusion_head.rank_by': 'score'}),
-}
+# --cfg-options), test options; or reuse (a trained variant) + test
+# options; or study (rows another study writes).
+VARIANTS: Dict[str, dict] = read_variants(osp.join(REPO_ROOT, VARIANTS_FILE))
 DEFAULT_VARIANTS = ('pfpn-stock', 'oanet', 'oanet-score')
-RESULTS_FILE = osp.join('docs', 'results', 'head_to_head.jsonl')
+RESULTS_FILE = osp.join(RESULTS_DIR, 'head_to_head.jsonl')
 # (column title, record key or metric key, decimals)
 COLUMNS = [
     ('PQ', 'coco_panoptic/PQ', 1),
@@ -122,19 +111,12 @@ RUN_KEY = ('variant', 'variant_digest', 'style', 'scene', 'scene_digest',
            'data_seed')
 GROUP_KEY = ('style', 'scene', 'max_iters', 'data_size', 'num_train',
              'num_val')
-_print_lock = threading.Lock()
-_results_lock = threading.Lock()
 _run_dir_locks: Dict[str, threading.Lock] = {}
+# Two threads must agree on a run's folder and on the run counter.
+_plan_lock = threading.Lock()
 # mmengine's config loading (pkg_resources for 'mmdet::' bases) is not
 # thread-safe; with --jobs > 1 configs are read one at a time.
 _config_lock = threading.Lock()
-
-
-def log(message: str) -> None:
-    """Timestamped progress line, flushed (the tool runs under nohup)."""
-    stamp = datetime.datetime.now().strftime('%H:%M:%S')
-    with _print_lock:
-        print(f'[{stamp}] {message}', flush=True)
 
 
 # ----------------------------------------------------------------------
@@ -193,6 +175,9 @@ def resolve_variants(names: Sequence[str], extra: Dict[str, dict]) -> dict:
             raise KeyError(f'unknown variant {name!r}; known: '
                            f'{sorted(table)} (add one with --variant)')
         spec = dict(table[name])
+        if 'study' in spec:
+            raise ValueError(f'variant {name} is written by '
+                             f'{spec["study"]}.py, not by this study')
         base = spec.get('reuse')
         if base is not None:
             if base not in table or table[base].get('reuse'):
@@ -403,8 +388,8 @@ def write_run_config(path: str, variant: dict, root: str, style: str,
         log_processor=dict(by_epoch=False, window_size=log_interval),
         randomness=dict(seed=seed))
     lines = [
-        '# Written by tools/analysis_tools/head_to_head.py: the variant\'s '
-        'config on', '# the head-to-head data, budget and metrics.',
+        '# Written by projects/oanet_studies/head_to_head.py: the '
+        'variant\'s config on', '# the head-to-head data, budget and metrics.',
         f'_base_ = [{base!r}]',
         '# Validation off during training: the test run scores the model.',
         'val_dataloader = None', 'val_cfg = None', 'val_evaluator = None'
@@ -441,21 +426,6 @@ def option_list(options: Dict[str, object]) -> List[str]:
     return out
 
 
-def run_child(command: List[str], log_file: str) -> None:
-    """Run a child process with its output in ``log_file``; raise on error."""
-    with open(log_file, 'a') as f:
-        f.write(f'\n$ {shlex.join(command)}\n')
-        f.flush()
-        result = subprocess.run(
-            command, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        with open(log_file) as f:
-            tail = ''.join(f.readlines()[-15:])
-        raise RuntimeError(f'exit {result.returncode}: '
-                           f'{shlex.join(command[:3])}...; end of '
-                           f'{log_file}:\n{tail}')
-
-
 def training_seconds_per_iter(work_dir: str, skip_until: int) -> float:
     """Mean logged ``time`` of the iterations after ``skip_until``."""
     import glob
@@ -483,23 +453,26 @@ def train(args, variant: dict, run_dir: str, run_config: str,
     if osp.isfile(checkpoint) and osp.isfile(timing_file):
         with open(timing_file) as f:
             return checkpoint, json.load(f)
-    command = [
-        sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'train.py'), run_config, '--work-dir',
-        run_dir, '--resume'
-    ]
+    from mmoanet.apis import train_command, train_in_subprocess
     options = option_list(variant['train_options'])
-    if options:
-        command += ['--cfg-options', *options]
+    train_script = osp.join(REPO_ROOT, 'tools', 'train.py')
     start = time.perf_counter()
-    run_child(command, osp.join(run_dir, 'train.log'))
+    train_in_subprocess(
+        run_config,
+        run_dir,
+        options,
+        train_script=train_script,
+        cwd=REPO_ROOT,
+        log_file=osp.join(run_dir, 'train.log'))
     wall = time.perf_counter() - start
     if not osp.isfile(checkpoint):
         raise RuntimeError(f'training ended without {checkpoint}')
     timing = dict(
         train_s_per_iter=training_seconds_per_iter(run_dir, info['warmup']),
         train_wall_s=wall,
-        train_command=shlex.join(command))
+        train_command=portable_command(
+            train_command(
+                run_config, run_dir, options, train_script=train_script)))
     with open(timing_file, 'w') as f:
         json.dump(timing, f)
     return checkpoint, timing
@@ -530,31 +503,27 @@ def evaluate(args, name: str, variant: dict, run_dir: str, run_config: str,
         sys.executable,
         osp.abspath(__file__), '--evaluate-one', spec_file
     ]
-    run_child(command, osp.join(run_dir, f'eval_{tag}.log'))
+    from mmoanet.apis import run_command
+    run_command(command, osp.join(run_dir, f'eval_{tag}.log'), REPO_ROOT)
     with open(out) as f:
         result = json.load(f)
-    result['test_command'] = shlex.join(command)
+    result['test_command'] = portable_command(command)
     return result
 
 
 def evaluate_one(spec_file: str) -> None:
     """Child process: test one checkpoint, time ``test_step``, dump JSON."""
-    from mmengine.config import Config, DictAction
-    from mmengine.runner import Runner
+    from mmengine.config import DictAction
 
-    import mmoanet  # noqa: F401  (registers the metrics and models)
+    from mmoanet.apis import build_test_runner, keep_detections
     with open(spec_file) as f:
         spec = json.load(f)
-    cfg = Config.fromfile(spec['config'])
     options = {}
     for item in spec['cfg_options']:
         key, value = item.split('=', 1)
         options[key] = DictAction._parse_iterable(value)
-    cfg.merge_from_dict(options)
-    cfg.work_dir = spec['work_dir']
-    cfg.load_from = spec['checkpoint']
-    cfg.launcher = 'none'
-    runner = Runner.from_cfg(cfg)
+    runner = build_test_runner(spec['config'], spec['checkpoint'],
+                               spec['work_dir'], options)
     model = runner.model
     keep_detections(model)
     times: List[Tuple[float, int]] = []
@@ -580,65 +549,9 @@ def evaluate_one(spec_file: str) -> None:
         json.dump(result, f, indent=1)
 
 
-def keep_detections(model) -> None:
-    """Put the RoI head's detections on the data samples as ``pred_instances``.
-
-    mmdet's panoptic segmentors drop them after fusion; metrics that ask
-    whether a detection existed before fusion need them. Models that keep
-    their own (OANet) are left alone.
-    """
-    roi_head = getattr(model, 'roi_head', None)
-    if roi_head is None:
-        return
-    captured = []
-    roi_predict, predict = roi_head.predict, model.predict
-
-    def capturing_roi_predict(*args, **kwargs):
-        results = roi_predict(*args, **kwargs)
-        captured.append(results)
-        return results
-
-    def predict_with_detections(*args, **kwargs):
-        captured.clear()
-        samples = predict(*args, **kwargs)
-        if captured:
-            for sample, instances in zip(samples, captured[-1]):
-                if 'pred_instances' not in sample:
-                    sample.pred_instances = instances
-        return samples
-
-    roi_head.predict = capturing_roi_predict
-    model.predict = predict_with_detections
-
-
 # ----------------------------------------------------------------------
 # results file and table
 # ----------------------------------------------------------------------
-def load_results(path: str) -> List[dict]:
-    """Records of the results file (a missing file has none)."""
-    if not osp.isfile(path):
-        return []
-    records = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:  # a line cut by a killed run
-                    log(f'{path}:{number}: unreadable line skipped')
-    return records
-
-
-def append_result(path: str, record: dict) -> None:
-    """Append one record as a JSON line, flushed to disk at once."""
-    with _results_lock:
-        os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-        with open(path, 'a') as f:
-            f.write(json.dumps(record, sort_keys=True) + '\n')
-            f.flush()
-            os.fsync(f.fileno())
-
-
 def run_key(record: dict) -> tuple:
     return tuple(json.dumps(record.get(k), sort_keys=True) for k in RUN_KEY)
 
@@ -680,24 +593,6 @@ def current_run_dir(run_dir: str, config: str) -> str:
     return run_dir
 
 
-def git_state() -> Tuple[str, bool]:
-    """Commit of the checkout and whether tracked files differ from it."""
-    try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
-                                cwd=REPO_ROOT,
-                                capture_output=True,
-                                text=True,
-                                check=True).stdout.strip()
-        dirty = bool(
-            subprocess.run(['git', 'status', '--porcelain', '-uno'],
-                           cwd=REPO_ROOT,
-                           capture_output=True,
-                           text=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown', True
-    return commit, dirty
-
-
 def value_of(record: dict, key: str) -> Optional[float]:
     """A record field, or else one of its metrics (None when absent)."""
     if key in record:
@@ -709,16 +604,6 @@ def value_of(record: dict, key: str) -> Optional[float]:
             for o in record.get('test_options', []))
         return metrics.get(f'occlusion/{"score" if score else "srm"}_acc')
     return metrics.get(key)
-
-
-def cell(values: List[float], decimals: int) -> str:
-    """``mean ± sd`` (sd over seeds; none for one value)."""
-    if not values:
-        return '-'
-    mean = statistics.mean(values)
-    if len(values) == 1:
-        return f'{mean:.{decimals}f}'
-    return f'{mean:.{decimals}f} ± {statistics.stdev(values):.{decimals}f}'
 
 
 def class_columns(records: List[dict]) -> List[tuple]:
@@ -759,8 +644,7 @@ def tables(records: List[dict],
             cells = []
             for _, key, decimals in group_columns:
                 values = [value_of(r, key) for r in runs]
-                cells.append(
-                    cell([v for v in values if v is not None], decimals))
+                cells.append(mean_sd(values, f'{{:.{decimals}f}}'))
             out.append(f'| {label} | {len(runs)} | ' + ' | '.join(cells) +
                        ' |')
     return '\n'.join(out) if out else 'no finished runs yet'
@@ -843,10 +727,8 @@ def comparison(records: List[dict], baseline: str) -> str:
             for _, key, ratio, decimals in keys:
                 values = paired(runs, rows[baseline], key, ratio)
                 count = max(count, len(values))
-                text = cell(values, decimals)
-                if values and not ratio and not text.startswith('-'):
-                    text = '+' + text
-                cells.append(text)
+                cells.append(
+                    mean_sd(values, f'{{:.{decimals}f}}', signed=not ratio))
             out.append(f'| {label} | {count} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(out)
 
@@ -956,13 +838,13 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict,
                        f'{"png-masks" if shared else style}_{scene}',
                        f'{unit["train_name"]}_{train_digest}',
                        f'iters{args.max_iters}_seed{seed}')
-    with _print_lock:  # two threads must agree on the folder
+    with _plan_lock:
         run_dir = current_run_dir(run_dir, train_spec['config_digest'])
     # Not at the top of the work dir, where the Runner dumps its config
     # under the same file name.
     run_config = osp.join(run_dir, 'h2h_configs', 'train.py')
     failures = []
-    with _print_lock:
+    with _plan_lock:
         counter['started'] += 1
         number = counter['started']
     log(f'[{number}/{counter["total"]}] train {unit["train_name"]} on '
@@ -983,7 +865,7 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict,
         log(f'FAILED training {unit["train_name"]} {style}/{scene} seed '
             f'{seed}: {error}')
         return [f'train {unit["train_name"]} {style}/{scene}/{seed}']
-    commit, dirty = git_state()
+    origin = provenance()
     for name, record in pending:
         variant = variants[name]
         try:
@@ -1003,7 +885,7 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict,
             train_options=option_list(variant['train_options']),
             test_options=option_list(variant['test_options']),
             scene_settings=settings,
-            data_root=root,
+            data_root=repo_relative(root),
             trained_for_all_styles=shared,
             config_digest=variant['config_digest'],
             resize=info['resize'],
@@ -1018,12 +900,9 @@ def run_unit(args, unit: dict, variants: dict, scenes: dict,
             train_wall_s=timing['train_wall_s'],
             train_command=timing['train_command'],
             test_command=result.get('test_command'),
-            command=shlex.join([sys.executable] + sys.argv),
-            git_commit=commit,
-            git_dirty=dirty,
             host=platform.node(),
-            date=datetime.datetime.now().isoformat(timespec='seconds'),
-            work_dir=osp.relpath(run_dir, REPO_ROOT))
+            work_dir=repo_relative(run_dir),
+            **origin)
         append_result(osp.join(REPO_ROOT, args.results), record)
         done.setdefault(run_key(record), set()).add(record['config_digest'])
         metrics = result['metrics']
@@ -1051,8 +930,9 @@ def parse_args(argv=None):
         'NAME=@VARIANT[:k=v,...] (test options on its checkpoints)')
     parser.add_argument(
         '--variants-file',
-        help='JSON file {name: {config, train_options, test_options} or '
-        '{reuse, test_options}}')
+        help='more variants, a JSON file {name: {config, train_options, '
+        'test_options} or {reuse, test_options}} (those of variants.json '
+        'are always there)')
     parser.add_argument(
         '--styles',
         nargs='+',
