@@ -9,6 +9,7 @@ dict.
 import copy
 import glob
 import json
+import os
 import os.path as osp
 import shlex
 import subprocess
@@ -103,6 +104,7 @@ def run_command(command: Sequence[str],
         result = subprocess.run(command, cwd=cwd)
         where = 'see the output above'
     else:
+        os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
         with open(log_file, 'a') as f:
             f.write(f'\n$ {shlex.join(command)}\n')
             f.flush()

@@ -25,8 +25,8 @@ Sections (``--sections``):
 - ``srm``: SRM multiply-adds and time per stride and kernel setting.
 
 Examples:
-    python tools/analysis_tools/benchmark_oanet.py --out-dir work_dirs/bm
-    python tools/analysis_tools/benchmark_oanet.py --sections srm \\
+    python projects/oanet_studies/benchmark_oanet.py --out-dir work_dirs/bm
+    python projects/oanet_studies/benchmark_oanet.py --sections srm \\
         --out-dir work_dirs/bm
 """
 import argparse
@@ -50,15 +50,13 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.structures import InstanceData, PixelData
+from study_utils import REPO_ROOT
 from torch import nn
 
 import mmoanet  # noqa: F401  (registers OANet and its heads)
 
-# tools.utils: helpers of the scripts, found from the checkout's root.
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from tools.utils import REPO_ROOT
-
-OANET_CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet', 'oanet_r50_fpn_100k_coco-panoptic.py')
+OANET_CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
+                        'oanet_r50_fpn_100k_coco-panoptic.py')
 MMDET_CONFIG = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
 NUM_THINGS, NUM_STUFF = 80, 53
 MODELS_COMPARED = ('panoptic_fpn', 'oanet')

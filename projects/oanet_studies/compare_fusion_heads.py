@@ -17,39 +17,38 @@ variant's ``pred_panoptic_seg``. Only the fusion differs between rows:
   their class), whatever the config sets.
 
 Works for mmdet's PanopticFPN (C_st + 1 semantic channels; the SRM comes
-from ``--srm-checkpoint``, a ``tools/train_srm.py`` checkpoint) and for
-OANet (C_th + C_st channels; its own SRM unless ``--srm-checkpoint``). For
-the heuristic head OANet's thing channels are merged into one by their
-maximum, which keeps "the argmax is a thing" exact.
+from ``--srm-checkpoint``: a StandaloneSRM checkpoint of ``tools/train.py
+configs/srm/<config>.py``, or a checkpoint with an SRM inside, e.g. one of
+``tools/model_converters/add_srm_to_panoptic_fpn.py``) and for OANet (C_th
++ C_st channels; its own SRM unless ``--srm-checkpoint``). The detections
+are those the detector hands its fusion head
+(:func:`mmoanet.apis.fusion_inputs`). For the heuristic head OANet's thing
+channels are merged into one by their maximum, which keeps "the argmax is a
+thing" exact.
 
-    python tools/analysis_tools/compare_fusion_heads.py CONFIG CHECKPOINT \\
+    python projects/oanet_studies/compare_fusion_heads.py CONFIG CHECKPOINT \\
         [--srm-checkpoint SRM.pth] [--out results.json]
 """
 import argparse
 import contextlib
 import copy
 import json
-import os.path as osp
-import sys
+import re
 import time
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.evaluator import Evaluator
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from mmengine.structures import PixelData
-from mmengine.utils import ProgressBar
 from torch import Tensor
 
-import mmoanet  # noqa: F401
-from mmoanet.utils import check_checkpoint_matches
-
-# tools.*: helpers of the scripts, found from the checkout's root.
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from tools.train_srm import load_srm_checkpoint
+from mmoanet.apis import attach_detections, fusion_inputs, init_model
+from mmoanet.apis.srm_checkpoint import srm_config_of
+from mmoanet.utils import load_checkpoint_safely
 
 #: Evaluators that read instance predictions, not the fusion result.
 NOT_FUSION_METRICS = ('OcclusionOrderMetric', )
@@ -79,7 +78,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='the detector\'s checkpoint')
     parser.add_argument(
         '--srm-checkpoint',
-        help='SRM of tools/train_srm.py (needed when the detector has none)')
+        help='a StandaloneSRM checkpoint (tools/train.py configs/srm/...) '
+        'or a checkpoint holding panoptic_fusion_head.srm.* (needed when '
+        'the detector has no SRM)')
     parser.add_argument(
         '--variants',
         nargs='+',
@@ -115,22 +116,45 @@ def merge_thing_channels(seg_preds: Tensor, num_things: int) -> Tensor:
     return torch.cat([seg_preds[num_things:], things])
 
 
-class FusionInputs:
-    """Records what a detector hands its fusion head, then runs it as is."""
+#: Where an SRM's tensors are in a checkpoint: a StandaloneSRM's, then a
+#: detector's with an SRMFusionHead.
+SRM_PREFIXES = ('srm.', 'panoptic_fusion_head.srm.')
 
-    def __init__(self, head: torch.nn.Module) -> None:
-        self.head = head
-        self.original = head.predict
-        self.calls: List[tuple] = []
-        head.predict = self
 
-    def __call__(self, mask_results_list, seg_preds_list, *args, **kwargs):
-        batch_img_metas = args[0] if args else kwargs.get('batch_img_metas')
-        self.calls.append(
-            (copy.deepcopy(mask_results_list),
-             [seg.clone() for seg in seg_preds_list], batch_img_metas))
-        return self.original(mask_results_list, seg_preds_list, *args,
-                             **kwargs)
+def load_srm_state(path: str) -> dict:
+    """The SRM of a checkpoint, read with the safe loader.
+
+    Args:
+        path (str): A StandaloneSRM checkpoint (``srm.*``) or one holding
+            ``panoptic_fusion_head.srm.*`` (a merged PanopticFPN + SRM, an
+            OANet).
+
+    Returns:
+        dict: ``state_dict`` (the SRM's tensors, prefix removed) and
+        ``srm_cfg`` (from the checkpoint's ``meta``: the merge tool's
+        ``meta['srm']['srm_cfg']`` or the training config's ``model.srm``;
+        None when it holds neither).
+
+    Raises:
+        ValueError: The checkpoint holds no SRM.
+    """
+    checkpoint = load_checkpoint_safely(path, map_location='cpu')
+    tensors = {
+        re.sub(r'^module\.', '', key): value
+        for key, value in checkpoint.get('state_dict', checkpoint).items()
+    }
+    meta = checkpoint.get('meta') or {}
+    for prefix in SRM_PREFIXES:
+        state = {
+            key[len(prefix):]: value
+            for key, value in tensors.items() if key.startswith(prefix)
+        }
+        if state:
+            srm_cfg = (meta.get('srm') or {}).get('srm_cfg') or \
+                srm_config_of(meta)
+            return dict(state_dict=state, srm_cfg=srm_cfg)
+    raise ValueError(f'{path} holds no SRM (no tensor under '
+                     f'{" or ".join(SRM_PREFIXES)})')
 
 
 def build_variant_heads(model: torch.nn.Module, cfg: Config,
@@ -145,11 +169,11 @@ def build_variant_heads(model: torch.nn.Module, cfg: Config,
         # too, so that 'heuristic' and 'score-void' are the same fusion.
         panoptic_cfg.setdefault('stuff_area_mode', 'class')
     srm_cfg = dict(cfg.model.panoptic_fusion_head.get('srm', {}))
-    if srm_state is not None:
-        srm_cfg = dict(srm_state['meta']['srm_cfg'])
+    if srm_state is not None and srm_state['srm_cfg']:
+        srm_cfg = dict(srm_state['srm_cfg'])
     elif not srm_cfg:
         raise ValueError('the detector has no SRM: pass --srm-checkpoint '
-                         '(tools/train_srm.py)')
+                         '(tools/train.py configs/srm/<config>.py)')
     srm_cfg.setdefault('type', 'SpatialRankingModule')
     srm_cfg['num_things_classes'] = num_things
     heads = {}
@@ -224,78 +248,6 @@ def fusion_evaluators(cfg: Config, dataset_meta: dict,
     return evaluators
 
 
-def load_detector(cfg: Config,
-                  checkpoint: str,
-                  check_match: bool = False) -> torch.nn.Module:
-    """The config's detector with the checkpoint's weights, in eval mode.
-
-    Args:
-        cfg (Config): The detector's config.
-        checkpoint (str): Its checkpoint.
-        check_match (bool): Refuse a checkpoint that lacks a tensor of the
-            model or holds one at another shape
-            (:func:`~mmoanet.utils.check_checkpoint_matches`, as
-            ``tools/test.py`` does) instead of loading what fits. Defaults
-            to False.
-
-    Returns:
-        nn.Module: The detector on the CPU.
-    """
-    register_all_modules(init_default_scope=True)
-    model = MODELS.build(cfg.model)
-    if check_match:
-        check_checkpoint_matches(model, checkpoint)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
-    return model.eval()
-
-
-def detections(model: torch.nn.Module,
-               loader: Iterable,
-               max_images: Optional[int] = None
-               ) -> Iterator[Tuple[dict, list, tuple]]:
-    """Run ``model.test_step`` batch by batch, recording its fusion inputs.
-
-    The instance predictions recorded are what the detector hands its
-    fusion head: those of ``roi_head.predict(..., rescale=True)`` (mmdet's
-    PanopticFPN and OANet alike), i.e. ``masks`` bool (N, H, W) at the
-    original image size (``ori_shape``), ``labels``, ``scores`` and
-    ``bboxes``. The fusion head then runs as usual. Its ``predict`` is
-    restored when the iteration ends or the generator is closed (use
-    ``contextlib.closing`` where the loop may stop early). A progress bar
-    counts the images. Gradients are not switched off here.
-
-    Args:
-        model (nn.Module): A panoptic detector whose ``test_step`` calls
-            ``panoptic_fusion_head.predict`` once per batch.
-        loader (Iterable): Batches for ``test_step``; ``loader.dataset``
-            gives the length of the progress bar.
-        max_images (int, optional): Stop after this many images.
-
-    Yields:
-        tuple: ``data_batch``, the samples of ``test_step`` and the fusion
-        head's inputs ``(mask_results_list, seg_preds_list,
-        batch_img_metas)``, copied before the fusion head saw them.
-    """
-    recorder = FusionInputs(model.panoptic_fusion_head)
-    num_images = 0
-    total = len(loader.dataset)
-    if max_images is not None:
-        total = min(total, max_images)
-    bar = ProgressBar(total)
-    try:
-        for data_batch in loader:
-            if max_images is not None and num_images >= max_images:
-                break
-            samples = model.test_step(data_batch)
-            num_images += len(samples)
-            for _ in samples:
-                bar.update()
-            yield data_batch, samples, recorder.calls.pop()
-    finally:
-        model.panoptic_fusion_head.predict = recorder.original
-    sys.stdout.write('\n')
-
-
 def compare(model: torch.nn.Module,
             cfg: Config,
             srm_checkpoint: Optional[str] = None,
@@ -307,8 +259,8 @@ def compare(model: torch.nn.Module,
         model (nn.Module): A panoptic detector whose ``test_step`` calls
             ``panoptic_fusion_head.predict`` once per batch.
         cfg (Config): Its config (test data, evaluators, fusion settings).
-        srm_checkpoint (str, optional): SRM of ``tools/train_srm.py``; by
-            default the detector's own.
+        srm_checkpoint (str, optional): A checkpoint with an SRM
+            (:func:`load_srm_state`); by default the detector's own.
         variants (Sequence[str]): Names from :data:`VARIANTS`.
         max_images (int, optional): Stop after this many test images.
 
@@ -317,7 +269,7 @@ def compare(model: torch.nn.Module,
         ``fusion_s_per_img``.
     """
     register_all_modules(init_default_scope=True)
-    srm_state = load_srm_checkpoint(srm_checkpoint) if srm_checkpoint \
+    srm_state = load_srm_state(srm_checkpoint) if srm_checkpoint \
         else None
     heads = build_variant_heads(model, cfg, srm_state, variants)
     loader = Runner.build_dataloader(cfg.test_dataloader)
@@ -327,7 +279,7 @@ def compare(model: torch.nn.Module,
     num_things = model.panoptic_fusion_head.num_things_classes
     num_stuff = model.panoptic_fusion_head.num_stuff_classes
     with torch.no_grad(), contextlib.closing(
-            detections(model, loader, max_images)) as batches:
+            fusion_inputs(model, loader, max_images)) as batches:
         for data_batch, samples, inputs in batches:
             num_images += len(samples)
             for name, head in heads.items():
@@ -366,16 +318,13 @@ def _with_panoptic(samples: list, results: list, detections: list) -> list:
     detector does not keep it (mmdet's PanopticFPN), for metrics that tell
     a missed thing from one the fusion dropped.
     """
-    variant_samples = []
-    for sample, result, instances in zip(samples, results, detections):
-        variant = sample.clone()
-        if 'pred_instances' not in variant:
-            variant.pred_instances = instances
+    variant_samples = [sample.clone() for sample in samples]
+    attach_detections(variant_samples, detections)
+    for variant, result in zip(variant_samples, results):
         for key in list(variant.keys()):
             if key.startswith('pred_panoptic_seg'):
                 delattr(variant, key)
         variant.pred_panoptic_seg = PixelData(sem_seg=result.sem_seg)
-        variant_samples.append(variant)
     return variant_samples
 
 
@@ -404,7 +353,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
         cfg.merge_from_dict(args.cfg_options)
     if args.overlaps_file:
         add_pair_metric(cfg, args.overlaps_file)
-    model = load_detector(cfg, args.checkpoint)
+    # The checkpoint must fit the model (as tools/test.py requires); a
+    # merged SRM is an extra tensor set the stock model ignores.
+    model = init_model(cfg, args.checkpoint)
     report = compare(model, cfg, args.srm_checkpoint, args.variants,
                      args.max_images)
     print(markdown_table(report))

@@ -52,10 +52,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from study_utils import (REPO_ROOT, RESULTS_DIR, VARIANTS_FILE,
-                         append_result, load_results, log, mean_sd,
-                         portable_command, provenance, read_variants,
-                         repo_relative)
+from study_utils import (REPO_ROOT, RESULTS_DIR, VARIANTS_FILE, append_result,
+                         load_results, log, mean_sd, portable_command,
+                         provenance, read_variants, repo_relative)
 
 TINY_OANET = 'configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py'
 # name -> config (repository-relative), train options (key -> value, as

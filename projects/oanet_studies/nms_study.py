@@ -3,7 +3,8 @@
 The R-CNN head's NMS runs at test time only (under the default
 ``train_input='gt'`` no training step uses it), so one checkpoint can be
 tested with both: PanopticFPN's class-agnostic NMS (our default) and Mask
-R-CNN's per-class NMS (``oanet-per-class-nms_r50_fpn_100k_coco-panoptic.py``). Class-agnostic
+R-CNN's per-class NMS
+(``oanet-per-class-nms_r50_fpn_100k_coco-panoptic.py``). Class-agnostic
 NMS deletes the lower-scored box of every different-class pair whose boxes
 overlap by more than the IoU threshold, i.e. some of the very pairs the SRM
 orders. Per checkpoint and NMS, the tool reports PQ_th of both orders, the
@@ -12,7 +13,7 @@ detection (``occlusion/matched``: both matched among ``pred_instances``,
 after NMS, before fusion), both kept in the panoptic output
 (``panoptic_occlusion/both_kept``) and the pairs each order ranks right.
 
-    python tools/analysis_tools/nms_study.py \\
+    python projects/oanet_studies/nms_study.py \\
         work_dirs/h2h/*/iter_400.pth --work-dir work_dirs/nms_study
 
 The data are the config's test split (the synthetic occlusion set of the
@@ -22,15 +23,11 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
-import sys
 from typing import Dict, List
 
-import mmoanet  # noqa: F401
+from study_utils import REPO_ROOT, mean_sd
 
-# tools.*: helpers of the scripts, found from the checkout's root.
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from tools.utils import REPO_ROOT
+import mmoanet  # noqa: F401
 from mmoanet.apis import evaluate_checkpoint
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
@@ -83,14 +80,6 @@ def nms_test_options(config: str, class_agnostic: bool) -> Dict:
         'model.test_cfg.panoptic.compare_orders': True,
         'test_evaluator': evaluators,
     }
-
-
-def mean_sd(values: List[float], fmt: str, signed: bool = False) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    mean = fmt.format(statistics.mean(values))
-    if signed and not mean.startswith('-'):
-        mean = '+' + mean
-    return f'{mean} ± {fmt.format(spread)}'
 
 
 def table(runs: List[Dict]) -> str:

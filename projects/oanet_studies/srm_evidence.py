@@ -7,7 +7,7 @@ of overlapping pairs whose top instance each order ranks higher. The tool
 prints a markdown table (per seed, then mean and standard deviation) and
 writes a plot and a JSON file.
 
-    python tools/analysis_tools/srm_evidence.py --seeds 0 1 2 \
+    python projects/oanet_studies/srm_evidence.py --seeds 0 1 2 \
         --work-dir work_dirs/srm_evidence
 
 The dataset must exist first (`make demo` or
@@ -18,16 +18,11 @@ import json
 import os
 import os.path as osp
 import statistics
-import sys
 
 from mmengine.config import DictAction
+from study_utils import REPO_ROOT, mean_sd
 
-# tools.utils: helpers of the scripts, found from the checkout's root.
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from tools.utils import REPO_ROOT
-
-from mmoanet.apis import (evaluate_checkpoint, run_options,
-                          train_in_subprocess)
+from mmoanet.apis import evaluate_checkpoint, run_options, train_in_subprocess
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_1200i_synthetic-occlusion.py')
@@ -91,12 +86,10 @@ def table(runs):
             lines.append(f'| {run["seed"]} | {order} | ' + ' | '.join(cells) +
                          ' |')
     for order in ORDERS:
-        cells = []
-        for _, key, fmt in COLUMNS:
-            values = [run['metrics'][key.format(order)] for run in runs]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f'{fmt.format(statistics.mean(values))} '
-                         f'± {fmt.format(spread)}')
+        cells = [
+            mean_sd([run['metrics'][key.format(order)] for run in runs], fmt)
+            for _, key, fmt in COLUMNS
+        ]
         lines.append(f'| mean ± sd | {order} | ' + ' | '.join(cells) + ' |')
     gains = []
     for _, key, fmt in COLUMNS:
@@ -104,8 +97,7 @@ def table(runs):
             run['metrics'][key.format('srm')] -
             run['metrics'][key.format('score')] for run in runs
         ]
-        spread = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
-        gains.append(f'{statistics.mean(deltas):+.2f} ± {spread:.2f}')
+        gains.append(mean_sd(deltas, signed=True))
     lines.append('| mean ± sd | SRM - score | ' + ' | '.join(gains) + ' |')
     return '\n'.join(lines)
 

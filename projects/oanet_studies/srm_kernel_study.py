@@ -5,13 +5,16 @@ the Spatial Ranking Module changed per convolution setting. Retraining the
 whole detector per setting (``srm_evidence.py --cfg-options ...kernel=``)
 mixes the kernel's effect with training noise. Under ``train_input='gt'``
 the SRM shares no parameter with the network and sees only ground-truth
-masks, so it can be trained alone (``srm_alone.py``, no image goes through
-a network) and swapped into one fixed detector. This tool does that per
+masks, so it can be trained alone (``tools/train.py
+configs/srm/srm_1x7-7x1_1200i_synthetic-occlusion.py`` with the detector's
+SRM settings and the setting's kernel and stride; no image goes through a
+network) and swapped into one fixed detector. This study does that per
 setting and per SRM seed, evaluates the detector's test split with each
 SRM (the detector's predictions are the same every time; only the order
-changes) and prints a markdown table, mean and sd over the SRM seeds.
+changes) and prints a markdown table, mean and sd over the SRM seeds. The
+SRM training seconds are those of the whole ``tools/train.py`` process.
 
-    python tools/analysis_tools/srm_kernel_study.py \\
+    python projects/oanet_studies/srm_kernel_study.py \\
         work_dirs/demo/iter_1200.pth --seeds 0 1 2 \\
         --settings 1x1@4 3x3@4 1x7+7x1@4 1x7+7x1@2 1x7+7x1@1
 
@@ -27,21 +30,12 @@ import json
 import os
 import os.path as osp
 import statistics
-import sys
 import time
 from typing import Dict, List, Tuple
 
-import torch
-from mmdet.registry import MODELS
-from mmengine.config import Config
-from mmengine.runner import Runner
-
-import mmoanet  # noqa: F401
-
-# tools.*: helpers of the scripts, found from the checkout's root.
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from tools.analysis_tools.srm_alone import Split, pair_accuracy, train
-from tools.utils import REPO_ROOT
+from srm_utils import (SRM_CONFIG, PairSplit, load_trained_srm, pair_accuracy,
+                       srm_train_options, train_srm)
+from study_utils import REPO_ROOT, mean_sd
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'oanet',
                   'oanet_r18_fpn_1200i_synthetic-occlusion.py')
@@ -104,38 +98,35 @@ def parse_args():
     return parser.parse_args()
 
 
-def build_runner(args) -> Runner:
-    """A test Runner of ``config`` that loads the fixed checkpoint."""
-    cfg = Config.fromfile(args.config)
-    cfg.work_dir = args.work_dir
-    cfg.load_from = args.checkpoint
-    cfg.launcher = 'none'
-    return Runner.from_cfg(cfg)
+def trained_srm(srm_cfg: dict, setting: Dict, seed: int, args,
+                root: str) -> Tuple[object, float]:
+    """Train one SRM alone on ground-truth masks (``tools/train.py``).
 
-
-def train_srm(srm_cfg: Config, setting: Dict, seed: int, args,
-              train_split: Split) -> Tuple[torch.nn.Module, float]:
-    """Build and train one SRM alone on ground-truth masks.
+    Args:
+        srm_cfg (dict): the detector's SRM config; the setting's kernel,
+            kernel size and stride replace its own.
 
     Returns:
-        tuple: the trained SRM (eval mode) and its training seconds.
+        tuple: the trained SRM (eval mode) and the training seconds.
     """
-    cfg = srm_cfg.copy()
+    cfg = dict(srm_cfg)
     cfg.update(
         kernel=setting['kernel'],
         kernel_size=setting['kernel_size'],
         stride=setting['stride'])
-    torch.manual_seed(seed)
-    srm = MODELS.build(cfg)
-    srm.init_weights()
+    overrides = {
+        key: value
+        for key, value in cfg.items() if key not in ('type', )
+    }
+    work_dir = osp.join(args.work_dir,
+                        f'{setting["setting"].replace("/", "_")}_s{seed}')
     start = time.perf_counter()
-    train(srm, train_split, args.lr, args.steps, args.batch_size, seed)
-    return srm.eval(), time.perf_counter() - start
-
-
-def mean_sd(values: List[float], fmt: str) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{fmt.format(statistics.mean(values))} ± {fmt.format(spread)}'
+    checkpoint, _ = train_srm(
+        work_dir,
+        srm_train_options(
+            root, seed, args.steps, args.lr, args.batch_size, srm=overrides),
+        log_file=osp.join(work_dir + '.log'))
+    return load_trained_srm(checkpoint, cfg), time.perf_counter() - start
 
 
 def table(rows: List[Dict], baseline: Dict) -> str:
@@ -169,17 +160,19 @@ def main():
     os.chdir(REPO_ROOT)
     os.makedirs(args.work_dir, exist_ok=True)
     settings = [parse_setting(s) for s in args.settings]
-    runner = build_runner(args)
+    from mmengine.config import Config
+
+    from mmoanet.apis import build_test_runner
+    runner = build_test_runner(args.config, args.checkpoint, args.work_dir)
     model = runner.model
     fusion_head = model.panoptic_fusion_head
     own_srm = fusion_head.srm
-    srm_cfg = Config.fromfile(args.config).model.panoptic_fusion_head.srm
+    srm_cfg = dict(Config.fromfile(args.config).model.panoptic_fusion_head.srm)
+    srm_cfg.setdefault('type', 'SpatialRankingModule')
+    srm_cfg['num_things_classes'] = own_srm.num_things_classes
     meta = runner.test_dataloader.dataset.metainfo
     root = osp.join(REPO_ROOT, args.data_root)
-    train_split = Split(root, 'train', list(meta['classes']),
-                        list(meta['thing_classes']))
-    val_split = Split(root, 'val', list(meta['classes']),
-                      list(meta['thing_classes']))
+    val_split = PairSplit(root, 'val', meta)
 
     baseline = dict(runner.test())
     baseline.update(
@@ -193,7 +186,7 @@ def main():
     out_file = osp.join(args.work_dir, 'srm_kernel_study.json')
     for setting in settings:
         for seed in args.seeds:
-            srm, seconds = train_srm(srm_cfg, setting, seed, args, train_split)
+            srm, seconds = trained_srm(srm_cfg, setting, seed, args, root)
             gt_acc = pair_accuracy(srm, val_split)[0]
             fusion_head.srm = srm.to(device)
             metrics = dict(runner.test())
@@ -213,8 +206,9 @@ def main():
                     indent=1)
     fusion_head.srm = own_srm
     print(f'\nfixed detector {args.checkpoint}; SRM alone on ground-truth '
-          f'masks, AdamW lr {args.lr:g}, {args.steps} steps of batch '
-          f'{args.batch_size}; mean ± sd over SRM seeds {args.seeds}\n')
+          f'masks (tools/train.py {SRM_CONFIG}), AdamW lr {args.lr:g}, '
+          f'{args.steps} steps of batch {args.batch_size}; mean ± sd over SRM '
+          f'seeds {args.seeds}\n')
     print(table(rows, baseline))
     print(f'\nscore-order PQ of the fixed detector (the same for every '
           f'row): {baseline["coco_panoptic/score/PQ"]:.2f}; all runs in '

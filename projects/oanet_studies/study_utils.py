@@ -76,8 +76,8 @@ def portable_command(command: Sequence[str]) -> str:
     words = []
     for word in command:
         word = str(word)
-        if word == sys.executable or (osp.isabs(word) and osp.basename(
-                word).startswith('python')):
+        if word == sys.executable or (osp.isabs(word) and
+                                      osp.basename(word).startswith('python')):
             word = 'python'
         words.append(repo_relative(word))
     return shlex.join(words)

@@ -1,4 +1,4 @@
-"""tools/analysis_tools/compare_fusion_heads.py: one detector's predictions
+"""projects/oanet_studies/compare_fusion_heads.py: one detector's predictions
 through mmdet's heuristic fusion and the SRM head's variants."""
 import json
 import os.path as osp
@@ -11,14 +11,17 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from mmoanet.apis import add_srm_to_checkpoint
 from mmoanet.datasets import generate_synthetic_occlusion
-from tests.utils import REPO_ROOT
-from tools.analysis_tools import compare_fusion_heads
-from tools.train_srm import build_srm, save_srm_checkpoint
+from tests.utils import REPO_ROOT, load_script
 
+compare_fusion_heads = load_script(
+    'projects/oanet_studies/compare_fusion_heads.py')
 register_all_modules()
 STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
                         'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
+SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'srm',
+                      'srm_1x7-7x1_1200i_synthetic-occlusion.py')
 
 
 class OracleDetector(torch.nn.Module):
@@ -61,7 +64,8 @@ class OracleDetector(torch.nn.Module):
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     """Stock PanopticFPN config on 3 synthetic val images at their own
-    size, and an SRM checkpoint with random weights."""
+    size, and a StandaloneSRM checkpoint with random weights (its config
+    in ``meta['cfg']``, as mmengine's Runner saves it)."""
     root = tmp_path_factory.mktemp('synthetic')
     generate_synthetic_occlusion(
         str(root), num_train=1, num_val=3, size=67, seed=2)
@@ -80,15 +84,15 @@ def setup(tmp_path_factory):
         "'annotations/panoptic_val.json', seg_prefix=data_root + "
         "'annotations/panoptic_val/')\n")
     cfg = Config.fromfile(str(config))
-    srm_cfg = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-                 'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py'))
+    srm_cfg = Config.fromfile(SRM_CONFIG)
     torch.manual_seed(0)
-    srm = build_srm(srm_cfg)
+    srm = MODELS.build(srm_cfg.model)
+    srm.init_weights()
     srm_path = str(work / 'srm.pth')
-    save_srm_checkpoint(
-        srm_path, srm,
-        dict(srm_cfg=dict(srm_cfg.model.panoptic_fusion_head.srm), iter=1))
+    torch.save(
+        dict(
+            state_dict=srm.state_dict(),
+            meta=dict(cfg=srm_cfg.pretty_text, iter=1)), srm_path)
     detector = OracleDetector(
         MODELS.build(
             dict(
@@ -123,17 +127,41 @@ def test_every_variant_is_scored_on_the_same_predictions(setup):
     assert '| srm-void |' in table and '| srm-void-cls |' in table
 
 
-def test_command_line_on_a_checkpoint(setup, tmp_path):
-    """The script path: config + checkpoint of a (random) stock
-    PanopticFPN, an SRM checkpoint, a subset of variants and images."""
+def test_srm_from_a_standalone_or_a_merged_checkpoint(setup, tmp_path):
+    """The SRM's tensors and config, from the training's checkpoint and
+    from the merge tool's PanopticFPN + SRM checkpoint alike."""
+    cfg, _, srm_path = setup
+    torch.manual_seed(0)
+    checkpoint = str(tmp_path / 'stock.pth')
+    torch.save(
+        dict(state_dict=MODELS.build(cfg.model).state_dict()), checkpoint)
+    merged = str(tmp_path / 'merged.pth')
+    add_srm_to_checkpoint(checkpoint, srm_path, merged)
+    standalone = compare_fusion_heads.load_srm_state(srm_path)
+    inside = compare_fusion_heads.load_srm_state(merged)
+    assert standalone['srm_cfg']['kernel'] == '1x7+7x1'
+    assert inside['srm_cfg'] == standalone['srm_cfg']
+    assert standalone['state_dict'].keys() == inside['state_dict'].keys()
+    for key, value in standalone['state_dict'].items():
+        assert torch.equal(value, inside['state_dict'][key])
+    with pytest.raises(ValueError, match='holds no SRM'):
+        compare_fusion_heads.load_srm_state(checkpoint)
+
+
+def test_command_line_on_a_merged_checkpoint(setup, tmp_path):
+    """The script path srm_on_stock_pfpn.py takes: the stock config, the
+    merged checkpoint as detector and as SRM, a subset of variants and
+    images."""
     cfg, _, srm_path = setup
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     checkpoint = str(tmp_path / 'stock.pth')
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    merged = str(tmp_path / 'merged.pth')
+    add_srm_to_checkpoint(checkpoint, srm_path, merged)
     out = str(tmp_path / 'report.json')
     report = compare_fusion_heads.main([
-        cfg.filename, checkpoint, '--srm-checkpoint', srm_path, '--variants',
+        cfg.filename, merged, '--srm-checkpoint', merged, '--variants',
         'heuristic', 'srm-void', '--max-images', '1', '--out', out,
         '--overlaps-file',
         osp.join(cfg.data_root, 'annotations', 'overlaps_val.json')

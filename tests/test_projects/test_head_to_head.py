@@ -11,7 +11,6 @@ import pytest
 from mmengine.config import Config
 
 import mmoanet.apis
-
 from tests.utils import REPO_ROOT, load_script
 
 CONFIGS = osp.join(REPO_ROOT, 'configs')

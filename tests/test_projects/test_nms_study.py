@@ -1,6 +1,9 @@
-"""The test options and the table of tools/analysis_tools/nms_study.py."""
-from tools.analysis_tools.nms_study import (COLUMNS, CONFIG, nms_test_options,
-                                            table)
+"""The test options and the table of projects/oanet_studies/nms_study.py."""
+from tests.utils import load_script
+
+study = load_script('projects/oanet_studies/nms_study.py')
+COLUMNS, CONFIG = study.COLUMNS, study.CONFIG
+nms_test_options, table = study.nms_test_options, study.table
 
 
 def test_options_switch_only_the_nms_and_add_the_pair_metric():

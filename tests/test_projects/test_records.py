@@ -14,8 +14,8 @@ from tests.utils import REPO_ROOT, load_script
 # Folders a machine's absolute paths start with; spelled in parts so that
 # this file does not hold them itself.
 MACHINE_ROOTS = ('work', 'root', 'home', 'tmp', 'Users', 'mnt', 'scratch')
-# '/tmp/x', "'/home/u/a.py'", 'data_root=/work/main/data': a root folder
-# at the start of a path (not inside a URL or a relative path).
+# A root folder at the start of a path, not inside a URL or a relative
+# path (data/tmp/x is fine).
 MACHINE_PATH = re.compile(r'(?<![\w.~:/-])/(?:' + '|'.join(MACHINE_ROOTS) +
                           r')/[\w.-][^\s\'",;)]*')
 RESULTS = sorted(
@@ -41,10 +41,17 @@ def tracked_files() -> list:
     return [path for path in listed if path]
 
 
+def absolute(root: str, rest: str) -> str:
+    """``/<root>/<rest>``, written so that this file holds no such path."""
+    return '/' + root + '/' + rest
+
+
 def test_the_scanner_finds_machine_paths_and_only_those():
-    assert machine_paths('python /home/u/x.py --out /tmp/a')
-    assert machine_paths('"data_root": "/work/main/data/x"')
-    assert machine_paths('train_dataloader.dataset.data_root=/mnt/d/')
+    assert machine_paths(f'python {absolute("home", "u/x.py")} --out '
+                         f'{absolute("tmp", "a")}')
+    assert machine_paths(f'"data_root": "{absolute("work", "main/data")}"')
+    assert machine_paths('train_dataloader.dataset.data_root=' +
+                         absolute('mnt', 'd/'))
     assert machine_paths('see /opt/ckpt', checkout='/opt/ckpt')
     assert not machine_paths('https://example.com/home/page and '
                              'data/tmp/x, work_dirs/home/y, ~/tmp/z')

@@ -1,7 +1,11 @@
-"""The settings and the table of tools/analysis_tools/srm_kernel_study.py."""
+"""The settings and the table of projects/oanet_studies/srm_kernel_study.py.
+"""
 import pytest
 
-from tools.analysis_tools.srm_kernel_study import COLUMNS, parse_setting, table
+from tests.utils import load_script
+
+study = load_script('projects/oanet_studies/srm_kernel_study.py')
+COLUMNS, parse_setting, table = study.COLUMNS, study.parse_setting, study.table
 
 
 @pytest.mark.parametrize('setting,kernel,kernel_size,stride,field_px', [
