@@ -117,7 +117,7 @@ optim_wrapper = dict(
     # at lr 1e-3 it is far from converged after 1,200 iterations. Trained
     # alone on ground-truth masks for 1,200 steps it ranked 82.4% of the
     # val pairs of different classes right at lr 1e-3 and 95.9% at lr 1e-2
-    # (tools/analysis_tools/srm_alone.py; docs/benchmarks.md, Evidence).
+    # (projects/oanet_studies/srm_alone.py; docs/benchmarks.md, Evidence).
     paramwise_cfg=dict(
         custom_keys={'panoptic_fusion_head.srm': dict(lr_mult=10.0)}))
 

@@ -1,7 +1,7 @@
 # mmdet's stock PanopticFPN, shrunk to exactly the size and budget of the
 # tiny OANet (configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py), as
 # the baseline of the head-to-head benchmark
-# (tools/analysis_tools/head_to_head.py). Everything that makes it
+# (projects/oanet_studies/head_to_head.py). Everything that makes it
 # PanopticFPN stays as mmdet ships it:
 #   - instance masks cut from the panoptic PNG (mmdet's
 #     CocoPanopticDataset + LoadPanopticAnnotations), so they never overlap;

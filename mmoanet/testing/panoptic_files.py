@@ -5,7 +5,7 @@ For COCO panoptic JSON + PNG folders on disk, hotcoco's Rust evaluator
 scores them about 7x faster than decoding them with OpenCV and scoring them
 with :func:`~mmoanet.evaluation.functional.panoptic_stats_single`, and zlib
 inflation of the PNG data alone already costs more than its whole run
-(``tools/analysis_tools/benchmark_pq.py``). Predictions that are in memory,
+(``projects/oanet_studies/benchmark_pq.py``). Predictions that are in memory,
 as in :class:`~mmoanet.evaluation.metrics.MultiOrderPanopticMetric`, are
 scored by mmoanet's own engine, which needs no PNG written.
 """

@@ -6,7 +6,7 @@ ones occlude earlier ones), some of them crowd, and VOID rectangles. The
 prediction repaints the same scene with moved seeds and shifted things,
 swaps some classes, drops some things, adds spurious blobs and VOID, so that
 every PQ rule (match, IoU <= 0.5, crowd and VOID ignoring, FP, FN) occurs.
-Used by ``tools/analysis_tools/benchmark_pq.py`` and the tests.
+Used by ``projects/oanet_studies/benchmark_pq.py`` and the tests.
 """
 import json
 import os

@@ -32,9 +32,9 @@ The table is printed (markdown) and the record appended to
 paths, the commit and whether the tracked files differed from it).
 
 Examples:
-    python tools/analysis_tools/benchmark_pq.py --num-images 300 \\
+    python projects/oanet_studies/benchmark_pq.py --num-images 300 \\
         --size 480x640 --repeat 3
-    python tools/analysis_tools/benchmark_pq.py --gt-json gt.json \\
+    python projects/oanet_studies/benchmark_pq.py --gt-json gt.json \\
         --gt-folder gt/ --pred-json pred.json --pred-folder pred/
 """
 import argparse

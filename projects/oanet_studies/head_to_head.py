@@ -605,6 +605,12 @@ def value_of(record: dict, key: str) -> Optional[float]:
     return metrics.get(key)
 
 
+def is_clean(record: dict) -> bool:
+    """Whether a record ran from a commit with no change to tracked
+    files (``git_dirty`` false)."""
+    return record.get('git_dirty') is False
+
+
 def class_columns(records: List[dict]) -> List[tuple]:
     """Per-class PQ columns found in the records' error metrics."""
     names = []
@@ -637,13 +643,15 @@ def tables(records: List[dict],
                    f'{iters} iterations, {size} px, {num_train} train / '
                    f'{num_val} val images\n')
         out.append('| variant | n seeds | ' +
-                   ' | '.join(c[0] for c in group_columns) + ' |')
-        out.append('|---|---:|' + '---:|' * len(group_columns))
+                   ' | '.join(c[0]
+                              for c in group_columns) + ' | clean commit |')
+        out.append('|---|---:|' + '---:|' * len(group_columns) + '---:|')
         for label, runs in groups[group].items():
             cells = []
             for _, key, decimals in group_columns:
                 values = [value_of(r, key) for r in runs]
                 cells.append(mean_sd(values, f'{{:.{decimals}f}}'))
+            cells.append(f'{sum(is_clean(r) for r in runs)}/{len(runs)}')
             out.append(f'| {label} | {len(runs)} | ' + ' | '.join(cells) +
                        ' |')
     return '\n'.join(out) if out else 'no finished runs yet'
@@ -717,8 +725,9 @@ def comparison(records: List[dict], baseline: str) -> str:
                    f'{num_val} val images\n')
         out.append('| variant | n pairs | ' +
                    ' | '.join(f'Δ {k[0]}' if not k[2] else k[0]
-                              for k in keys) + ' |')
-        out.append('|---|---:|' + '---:|' * len(keys))
+                              for k in keys) + ' | clean commit |')
+        out.append('|---|---:|' + '---:|' * len(keys) + '---:|')
+        clean_seeds = {r['seed'] for r in rows[baseline] if is_clean(r)}
         for label, runs in rows.items():
             if label == baseline:
                 continue
@@ -728,6 +737,9 @@ def comparison(records: List[dict], baseline: str) -> str:
                 count = max(count, len(values))
                 cells.append(
                     mean_sd(values, f'{{:.{decimals}f}}', signed=not ratio))
+            # Pairs whose two records both ran from a clean commit.
+            clean = sum(is_clean(r) and r['seed'] in clean_seeds for r in runs)
+            cells.append(f'{clean}/{count}')
             out.append(f'| {label} | {count} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(out)
 

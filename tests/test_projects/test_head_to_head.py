@@ -163,6 +163,12 @@ def test_results_file_and_table(h2h, tmp_path):
     assert row.startswith('| oanet | 2 | 12.0 ± 1.4 |')
     assert '1.000 ± 0.000' in row
     assert '| - |' in row  # a metric the records lack
+    # How many of the row's records ran from a clean commit.
+    assert row.endswith('| 0/2 |')
+    clean = [dict(r, git_dirty=False) for r in records]
+    clean_row = next(line for line in h2h.tables(clean).splitlines()
+                     if '| oanet |' in line)
+    assert clean_row.endswith('| 2/2 |')
     srm = record(h2h, metrics={'occlusion/srm_acc': 90.0})
     score = record(
         h2h,

@@ -4,7 +4,7 @@ import numpy as np
 
 # The codec packs the three colour bytes into one little-endian uint32
 # through OpenCV's channel conversion instead of integer arithmetic. On a
-# 480x640 image (`python tools/analysis_tools/benchmark_codec.py`, 2-core
+# 480x640 image (`python projects/oanet_studies/benchmark_codec.py`, 2-core
 # CPU machine) decoding RGB took 0.41 ms against 2.33 ms for
 # panopticapi.utils.rgb2id (BGR: 0.38 ms against 7.35 ms for rgb2id of the
 # flipped view), and encoding 0.43 ms against 10.5 ms for

@@ -105,7 +105,7 @@ class PanopticErrorMetric(BaseMetric):
     Works on any panoptic model's ``pred_panoptic_seg``; the ``missed``
     kind also needs the detections before fusion as ``pred_instances``
     (``masks`` bool (N, H, W), ``labels`` (N,)), which OANet keeps and
-    ``tools/analysis_tools/head_to_head.py`` adds for mmdet's models.
+    ``projects/oanet_studies/head_to_head.py`` adds for mmdet's models.
     Without them, ``missed`` is left out and the other kinds are counted
     without asking whether a detection existed.
 
