@@ -427,15 +427,11 @@ def option_list(options: Dict[str, object]) -> List[str]:
 
 def training_seconds_per_iter(work_dir: str, skip_until: int) -> float:
     """Mean logged ``time`` of the iterations after ``skip_until``."""
-    import glob
-    times = {}
-    for path in sorted(
-            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            for line in f:
-                record = json.loads(line)
-                if 'time' in record and 'loss' in record:
-                    times[record['step']] = record['time']
+    from mmoanet.apis import read_training_scalars
+    times = {
+        record['step']: record['time']
+        for record in read_training_scalars(work_dir) if 'time' in record
+    }
     kept = [t for step, t in times.items() if step > skip_until]
     if not kept:
         kept = list(times.values())

@@ -166,8 +166,8 @@ def test_results_file_and_table(h2h, tmp_path):
     # How many of the row's records ran from a clean commit.
     assert row.endswith('| 0/2 |')
     clean = [dict(r, git_dirty=False) for r in records]
-    clean_row = next(line for line in h2h.tables(clean).splitlines()
-                     if '| oanet |' in line)
+    clean_row = next(
+        line for line in h2h.tables(clean).splitlines() if '| oanet |' in line)
     assert clean_row.endswith('| 2/2 |')
     srm = record(h2h, metrics={'occlusion/srm_acc': 90.0})
     score = record(
@@ -245,6 +245,12 @@ def test_study_trains_once_per_model_and_skips_finished(
         assert r['scene'] == 'apart' and r['style'] == 'panoptic'
         assert r['scene_settings'] == {'overlap_image_share': 0.0}
         assert r['git_commit'] and r['date'] and r['command']
+        # Runnable from any checkout: no path of this one, the commit and
+        # whether the tree was clean.
+        assert len(r['git_commit']) == 40
+        assert isinstance(r['git_dirty'], bool)
+        assert r['command'].startswith('python ')
+        assert REPO_ROOT not in json.dumps(r)
     data_root = tmp_path / 'data' / 'panoptic_apart_64px_2-1_seed0'
     assert not (data_root / 'annotations' / 'instances_train.json').exists()
     assert '| oanet-score | 1 |' in printed.getvalue()

@@ -1,6 +1,7 @@
 """Parameters and FLOPs of an OANet config, the SRM included.
 
-    python tools/analysis_tools/get_flops.py configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py \\
+    python tools/analysis_tools/get_flops.py \\
+        configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py \\
         --shape 800 1333 --num-instances 20 --num-classes-present 5
 
 mmdet's ``tools/analysis_tools/get_flops.py`` counts the detector's tensor
