@@ -39,16 +39,12 @@ Examples:
 """
 import argparse
 import contextlib
-import datetime
 import io
 import json
 import os
 import os.path as osp
 import platform
-import shlex
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -59,6 +55,8 @@ import cv2
 import numpy as np
 from panopticapi import evaluation as panopticapi_evaluation
 from PIL import Image
+from study_utils import (REPO_ROOT, RESULTS_DIR, append_result, provenance,
+                         repo_relative)
 
 from mmoanet.evaluation.functional import (PanopticStats, id_to_rgb,
                                            load_panoptic_png,
@@ -67,8 +65,7 @@ from mmoanet.testing import pq_compute_files, write_random_panoptic_set
 
 TOLERANCE = 1e-9
 GROUPS = ('All', 'Things', 'Stuff')
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-RECORD = osp.join('projects', 'oanet_studies', 'results', 'benchmark_pq.jsonl')
+RECORD = osp.join(RESULTS_DIR, 'benchmark_pq.jsonl')
 Pairs = List[Tuple[dict, dict]]
 Inputs = Tuple[str, str, str, str]
 Runner = Callable[[], List[dict]]
@@ -112,40 +109,6 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help=f'print the table only, do not append to {RECORD}')
     return parser.parse_args()
-
-
-def repo_relative(path: str) -> str:
-    """A path inside the checkout relative to it; others unchanged."""
-    path = osp.abspath(path)
-    if path.startswith(REPO_ROOT + os.sep):
-        return osp.relpath(path, REPO_ROOT)
-    return path
-
-
-def provenance() -> dict:
-    """Command, commit, whether tracked files differ from it, and date."""
-    try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
-                                cwd=REPO_ROOT,
-                                capture_output=True,
-                                text=True,
-                                check=True).stdout.strip()
-        dirty = bool(
-            subprocess.run(['git', 'status', '--porcelain', '-uno'],
-                           cwd=REPO_ROOT,
-                           capture_output=True,
-                           text=True,
-                           check=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = 'unknown', True
-    words = ['python'] + [
-        repo_relative(word) if osp.exists(word) else word for word in sys.argv
-    ]
-    return dict(
-        command=shlex.join(words),
-        git_commit=commit,
-        git_dirty=dirty,
-        date=datetime.datetime.now().isoformat(timespec='seconds'))
 
 
 def load_pairs(gt_json_file: str,
@@ -402,8 +365,8 @@ def main() -> None:
             inputs = (args.gt_json, args.pred_json, args.gt_folder,
                       args.pred_folder)
             data = dict(
-                gt_json=repo_relative(args.gt_json),
-                pred_json=repo_relative(args.pred_json))
+                gt_json=repo_relative(osp.abspath(args.gt_json)),
+                pred_json=repo_relative(osp.abspath(args.pred_json)))
         else:
             size = tuple(int(side) for side in args.size.split('x'))
             size = size * 2 if len(size) == 1 else size
@@ -460,10 +423,7 @@ def main() -> None:
         cpu=platform.processor() or platform.machine(),
         max_difference=worst,
         rows=rows)
-    path = osp.join(REPO_ROOT, RECORD)
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'a') as f:
-        f.write(json.dumps(record, sort_keys=True) + '\n')
+    append_result(osp.join(REPO_ROOT, RECORD), record)
     print(f'record appended to {RECORD}')
 
 

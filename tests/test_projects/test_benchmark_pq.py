@@ -7,7 +7,7 @@ import pytest
 
 from tests.utils import load_script
 
-SCRIPT = 'tools/analysis_tools/benchmark_pq.py'
+SCRIPT = 'projects/oanet_studies/benchmark_pq.py'
 
 
 def test_every_engine_on_both_paths_gives_panopticapis_numbers(
