@@ -21,8 +21,8 @@ from typing import IO, Iterable, Iterator, Optional
 import torch
 
 __all__ = [
-    'OutputPathError', 'check_output_file', 'check_output_dir',
-    'atomic_write', 'save_atomic'
+    'OutputPathError', 'check_output_file', 'check_output_dir', 'atomic_write',
+    'save_atomic'
 ]
 
 
@@ -137,11 +137,22 @@ def atomic_write(path: str, mode: str = 'w') -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain
+        # open() would: the replaced file's, else 0666 less the umask.
+        os.chmod(tmp_path, _new_file_mode(path))
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
         raise
+
+
+def _new_file_mode(path: str) -> int:
+    if osp.exists(path):
+        return os.stat(path).st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def save_atomic(obj: object, path: str) -> None:
