@@ -1,7 +1,7 @@
 # The tiny stock PanopticFPN of the head-to-head benchmark
 # (configs/panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py) with
 # the SRM as its fusion head, for the synthetic occlusion set. Its SRM:
-#   python tools/train_srm.py configs/panoptic_fpn_srm/<this file>
+#   python tools/train.py configs/srm/srm_1x7-7x1_1200i_synthetic-occlusion.py
 _base_ = '../panoptic_fpn/panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py'
 
 num_things_classes = _base_.num_things_classes
@@ -33,12 +33,3 @@ model = dict(
             uncovered_things='void',
             same_class_order='score',  # see panoptic-fpn-srm_r50_fpn_1x_coco
             max_per_img=30)))
-
-# tools/train_srm.py: the synthetic set's amodal instance masks; 1,200
-# steps at lr 1e-2 is what the SRM alone needed on it (srm_alone.py).
-srm_train = dict(
-    ins_ann_file='annotations/instances_train.json',
-    iters=1200,
-    batch_size=4,
-    lr=1e-2,
-    weight_decay=1e-4)

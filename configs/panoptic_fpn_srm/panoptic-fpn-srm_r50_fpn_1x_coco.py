@@ -4,17 +4,18 @@
 # else is mmdet's config, so mmdet's released checkpoints run with it once
 # an SRM is added to them (configs/oanet/README.md, "SRM in PanopticFPN"):
 #
-#   python tools/train_srm.py configs/panoptic_fpn_srm/<this file>
+#   python tools/train.py configs/srm/srm_1x7-7x1_15k_coco-panoptic.py
 #   python tools/model_converters/add_srm_to_panoptic_fpn.py \
 #       panoptic_fpn_r50_fpn_1x_coco_<...>.pth \
-#       work_dirs/<this config>/srm_latest.pth panoptic-fpn-srm_r50.pth
+#       work_dirs/srm_1x7-7x1_15k_coco-panoptic/iter_15000.pth \
+#       panoptic-fpn-srm_r50.pth
 #   python tools/test.py configs/panoptic_fpn_srm/<this file> \
 #       panoptic-fpn-srm_r50.pth
 #
 # PanopticFPN's own training does not train the SRM (mmdet's
 # TwoStagePanopticSegmentor never calls the fusion head's loss); the SRM is
-# trained alone on the annotations by tools/train_srm.py, from the COCO
-# *instance* masks of `srm_train.ins_ann_file`: the SRM only learns where
+# trained alone on the annotations (configs/srm/), from the COCO
+# *instance* masks of instances_train2017.json: the SRM only learns where
 # masks of different classes overlap (Eq. 2), which the panoptic PNG's
 # masks never do.
 _base_ = 'mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'
@@ -62,18 +63,6 @@ model = dict(
             uncovered_things='void',
             same_class_order='score',
             max_per_img=100)))
-
-# Read by tools/train_srm.py only (mmdet ignores it): the instance masks the
-# SRM learns from, relative to train_dataloader.dataset.data_root, and its
-# schedule (AdamW with cosine decay). No image goes through a network.
-# 15,000 steps of 8 images are about one pass over train2017's 118,287
-# images; not tuned on COCO (the synthetic set needed 1,200 steps of 4).
-srm_train = dict(
-    ins_ann_file='annotations/instances_train2017.json',
-    iters=15000,
-    batch_size=8,
-    lr=1e-2,
-    weight_decay=1e-4)
 
 # The hooks of every mmoanet config (../_base_/default_runtime.py; this
 # config inherits mmdet's runtime through mmdet's PanopticFPN config, which
