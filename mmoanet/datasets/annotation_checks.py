@@ -24,6 +24,8 @@ __all__ = [
 #: A run length of a compressed RLE takes at most this many characters (5
 #: bits each): 60 bits, far above any image's pixel count.
 MAX_RUN_CHARS = 12
+#: :func:`rle_run_totals` decodes this many characters per NumPy pass.
+CHUNK_CHARS = 1 << 20
 
 
 def json_error(path: str,
@@ -115,9 +117,22 @@ def rle_run_totals(counts_list: Sequence[Any]) -> np.ndarray:
         np.ndarray: int64, shape (len(counts_list),), each string's total,
         -1 where it is not a valid RLE.
     """
-    num = len(counts_list)
-    totals = np.full(num, -1, dtype=np.int64)
     encoded = [_as_bytes(counts) for counts in counts_list]
+    totals, chunk, chunk_chars = [], [], 0
+    for counts in encoded:
+        chunk.append(counts)
+        chunk_chars += len(counts)
+        if chunk_chars >= CHUNK_CHARS:  # bounded memory, cache-sized passes
+            totals.append(_run_totals(chunk))
+            chunk, chunk_chars = [], 0
+    totals.append(_run_totals(chunk))
+    return np.concatenate(totals)
+
+
+def _run_totals(encoded: List[bytes]) -> np.ndarray:
+    """:func:`rle_run_totals` of one chunk of encoded strings."""
+    num = len(encoded)
+    totals = np.full(num, -1, dtype=np.int64)
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=num)
     if not lengths.sum():
         return totals

@@ -95,6 +95,16 @@ def test_run_totals_agree_with_pycocotools():
     assert rle_run_totals(
         mixed).tolist() == sizes[:3] + [-1] * len(invalid) + sizes[3:6]
     assert rle_run_totals([]).tolist() == []
+    # Decoded in chunks of CHUNK_CHARS characters: same totals.
+    from mmoanet.datasets import annotation_checks
+    original = annotation_checks.CHUNK_CHARS
+    try:
+        annotation_checks.CHUNK_CHARS = 50
+        assert rle_run_totals(
+            mixed).tolist() == sizes[:3] + [-1] * len(invalid) + sizes[3:6]
+        assert rle_run_totals(counts).tolist() == sizes
+    finally:
+        annotation_checks.CHUNK_CHARS = original
 
 
 @pytest.mark.parametrize(
