@@ -387,3 +387,48 @@ def test_evaluation_builds_the_model_the_variant_trained(
     assert result['cfg_options'] == [
         'model.semantic_head.feat_channels=128', 'model.w=1', 'model.w=2'
     ]
+
+
+def test_evaluate_one_keeps_stock_detections_and_times_inference(
+        h2h, tmp_path):
+    """The child process of an evaluation, run here: the package's test
+    Runner on a (random) stock PanopticFPN, its detections kept for the
+    error metric (mmdet drops them after fusion), test_step timed."""
+    import torch
+    from mmdet.registry import MODELS
+
+    from mmoanet.datasets import generate_synthetic_occlusion
+    root = str(tmp_path / 'data')
+    generate_synthetic_occlusion(root, num_train=1, num_val=2, size=48, seed=1)
+    variant = h2h.resolve_variants(['pfpn-stock'], {})['pfpn-stock']
+    config = str(tmp_path / 'run.py')
+    h2h.write_run_config(config, variant, root, 'amodal', 2, 0)
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    checkpoint = str(tmp_path / 'iter_2.pth')
+    torch.save(
+        dict(state_dict=MODELS.build(cfg.model).state_dict()), checkpoint)
+    out = str(tmp_path / 'eval.json')
+    spec = tmp_path / 'spec.json'
+    spec.write_text(
+        json.dumps(
+            dict(
+                config=config,
+                checkpoint=checkpoint,
+                work_dir=str(tmp_path / 'test'),
+                cfg_options=[
+                    'model.test_cfg.rcnn.score_thr=0.0',
+                    'test_dataloader.num_workers=0',
+                    'test_dataloader.persistent_workers=False'
+                ],
+                warmup_images=1,
+                out=out)))
+    h2h.evaluate_one(str(spec))
+    with open(out) as f:
+        result = json.load(f)
+    assert result['num_test_images'] == 2
+    assert result['infer_s_per_img'] > 0
+    # Only with the detections kept does the error metric tell missed
+    # things from buried ones.
+    assert 'panoptic_errors/missed' in result['metrics']
+    assert 'coco_panoptic/PQ' in result['metrics']
