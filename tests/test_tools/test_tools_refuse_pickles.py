@@ -9,7 +9,10 @@ pickle whose ``__reduce__`` would create a marker file; the tool must
 refuse it, naming the file, and the marker must not exist.
 
 Also: no ``torch.load`` outside ``mmoanet/utils/checkpoint.py`` in the
-package, ``tools/`` or ``projects/``.
+package, ``tools/`` or ``projects/``; and every output argument of every
+tool that writes files refuses a folder it cannot write, or whose parent is
+a file, before it reads any input (so no finished work is lost to the
+write).
 """
 import glob
 import io
@@ -222,3 +225,87 @@ def test_no_torch_load_outside_the_safe_loader():
     assert not offenders, (
         f'torch.load outside mmoanet/utils/checkpoint.py: {offenders}; '
         'use mmoanet.utils.load_checkpoint_safely')
+
+
+# ------------------------------------------------------------------ outputs
+
+#: tool -> {output argument: argv template with ``{out}``}. The inputs are
+#: a malicious checkpoint: had any been read before the output check, the
+#: marker would exist.
+OUTPUT_ARGS = {
+    'tools/test.py': {
+        '--out': ['{config}', '{evil}', '--out', '{out}.pkl'],
+        '--outfile-prefix':
+        ['{config}', '{evil}', '--format-only', '--outfile-prefix', '{out}'],
+    },
+    'tools/inference.py': {
+        '--out-dir':
+        ['{image}', '{config}', '--weights', '{evil}', '--out-dir', '{out}'],
+    },
+    'tools/model_converters/add_srm_to_panoptic_fpn.py': {
+        'OUT': ['{evil}', '{evil}', '{out}.pth'],
+    },
+    'tools/analysis_tools/dump_instance_predictions.py': {
+        '--out': ['{config}', '{evil}', '--out', '{out}.json'],
+    },
+    'tools/deployment/export_onnx.py': {
+        'OUT_DIR': ['{config}', '{evil}', '{out}'],
+    },
+}
+#: Outputs that cannot be written, and the message (part) for each.
+BAD_OUTPUTS = {
+    'unwritable': ('/sys/mmoanet_out', 'not writable'),
+    'parent-is-a-file': ('{a_file}/out', 'is a file, not a folder'),
+}
+OUTPUT_CASES = [(tool, argument, bad)
+                for tool, arguments in OUTPUT_ARGS.items()
+                for argument in arguments for bad in BAD_OUTPUTS]
+
+#: tool -> what it writes instead of a checked output (or nothing).
+NO_CHECKED_OUTPUT = {
+    'tools/train.py':
+    "the Runner's work_dir: a new timestamped log folder per run, "
+    'checkpoints that --resume continues',
+    'tools/demo.py':
+    'its own work dir, through the tools above',
+    'tools/dataset_converters/make_synthetic_occlusion.py':
+    'a data set folder, written again file by file (not checked)',
+    'tools/analysis_tools/get_flops.py':
+    'prints',
+    'tools/deployment/test_onnx.py':
+    'prints metrics, logs to --work-dir',
+    'tools/misc/print_config.py':
+    'prints',
+    'tools/misc/requirements_satisfied.py':
+    'prints',
+}
+
+
+def test_every_tool_is_listed_by_its_outputs():
+    assert not set(OUTPUT_ARGS) & set(NO_CHECKED_OUTPUT)
+    assert sorted(set(OUTPUT_ARGS) | set(NO_CHECKED_OUTPUT)) == \
+        tools_on_disk()
+
+
+@pytest.mark.parametrize(
+    'tool,argument,bad',
+    OUTPUT_CASES,
+    ids=[f'{t}:{a}:{b}' for t, a, b in OUTPUT_CASES])
+def test_bad_output_is_refused_before_any_input_is_read(
+        workspace, tmp_path, monkeypatch, capsys, tool, argument, bad):
+    marker = tmp_path / 'code_ran'
+    evil = tmp_path / 'evil.pth'
+    torch.save(dict(meta=_CreatesMarker(str(marker))), evil)
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    out, message = BAD_OUTPUTS[bad]
+    values = dict(
+        vars(workspace), evil=str(evil), out=out.format(a_file=a_file))
+    argv = [arg.format(**values) for arg in OUTPUT_ARGS[tool][argument]]
+    module = load_script(tool)
+    with pytest.raises(BaseException) as error:  # noqa: B017
+        run_main(module.main, argv, runner=False)
+    captured = capsys.readouterr()
+    text = '\n'.join([str(error.value), captured.out, captured.err])
+    assert message in text, f'{tool} {argument}: {text[-2000:]}'
+    assert not marker.exists()
