@@ -601,30 +601,34 @@ def _no_images(content):
     content['images'], content['annotations'] = [], []
 
 
+PANOPTIC_JSON_CASES = [
+    (_duplicate_segment, r'image 1: segment ids \[\d+\] are listed more '
+     'than once'),
+    (_segment_id_zero, r'image 1: segment ids \[0\] cannot be PNG ids'),
+    (_duplicate_image, r'image ids \[1\] are listed more than once'),
+    (_duplicate_entry, r'images \[1\] have more than one entry'),
+    (_entry_of_unlisted_image, r'annotations of images \[99\], which '
+     'images does not list'),
+    (_image_without_entry, r'images \[3\] have no entry in annotations'),
+    (_duplicate_category, r'category ids \[\d+\] are listed more than '
+     'once'),
+    (_png_name_differs, r"image 1 \(000000000001\.jpg\) names its PNG "
+     r"'elsewhere\.png', but mmdet reads .*'000000000001\.png'"),
+    (_zero_height, r'image 1 has height x width 0 x 64, not two '
+     'positive integers'),
+    (_segment_nan_bbox, r'image 1, segment \d+: its bbox .* not four '
+     'numbers'),
+    (_segment_iscrowd, r'image 1, segment \d+: its iscrowd is 3'),
+    (_no_segments_info, r'not a COCO panoptic annotation file: '
+     "KeyError: 'segments_info'"),
+    (_no_images, 'lists no image'),
+]
+
+
 @pytest.mark.parametrize(
-    'edit,problem', [
-        (_duplicate_segment, r'image 1: segment ids \[\d+\] are listed more '
-         'than once'),
-        (_segment_id_zero, r'image 1: segment ids \[0\] cannot be PNG ids'),
-        (_duplicate_image, r'image ids \[1\] are listed more than once'),
-        (_duplicate_entry, r'images \[1\] have more than one entry'),
-        (_entry_of_unlisted_image, r'annotations of images \[99\], which '
-         'images does not list'),
-        (_image_without_entry, r'images \[3\] have no entry in annotations'),
-        (_duplicate_category, r'category ids \[\d+\] are listed more than '
-         'once'),
-        (_png_name_differs, r"image 1 \(000000000001\.jpg\) names its PNG "
-         r"'elsewhere\.png', but mmdet reads .*'000000000001\.png'"),
-        (_zero_height, r'image 1 has height x width 0 x 64, not two '
-         'positive integers'),
-        (_segment_nan_bbox, r'image 1, segment \d+: its bbox .* not four '
-         'numbers'),
-        (_segment_iscrowd, r'image 1, segment \d+: its iscrowd is 3'),
-        (_no_segments_info, r'not a COCO panoptic annotation file: '
-         "KeyError: 'segments_info'"),
-        (_no_images, 'lists no image'),
-    ],
-    ids=lambda value: getattr(value, '__name__', '').strip('_') or None)
+    'edit,problem',
+    PANOPTIC_JSON_CASES,
+    ids=[edit.__name__.strip('_') for edit, _ in PANOPTIC_JSON_CASES])
 def test_bad_panoptic_json_fails_at_start_up(small_root, edit, problem):
     edit_panoptic(small_root, edit)
     with pytest.raises(
