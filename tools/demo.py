@@ -187,13 +187,14 @@ def plan(args) -> Dict[str, List[str]]:
         tool('inference.py') + [
             osp.join(work, 'overlay_inputs'),
             config(PFPN_SRM), '--weights', merged, '--out-dir',
-            osp.join(work, 'pfpn_srm', 'overlays'), '--device', 'cpu'
+            osp.join(work, 'pfpn_srm', 'overlays'), '--device', 'cpu',
+            '--force'
         ],
         'overlays_oanet':
         tool('inference.py') + [
             osp.join(work, 'overlay_inputs'),
             config(OANET), '--weights', oanet_ckpt, '--out-dir',
-            osp.join(work, 'oanet', 'overlays'), '--device', 'cpu'
+            osp.join(work, 'oanet', 'overlays'), '--device', 'cpu', '--force'
         ],
     }
 
