@@ -20,6 +20,20 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Two real COCO val2017 images with their panoptic ground truth, kept in the
 # repository (see tests/data/coco_panoptic_sample/README.md for the licences).
 SAMPLE_DIR = osp.join(REPO_ROOT, 'tests', 'data', 'coco_panoptic_sample')
+# The tiny configs of the synthetic occlusion set, which most tests shrink
+# further: OANet, mmdet's stock PanopticFPN, PanopticFPN + SRM and the SRM
+# trained alone.
+_CONFIGS = osp.join(REPO_ROOT, 'configs')
+TINY_OANET_CONFIG = osp.join(_CONFIGS, 'oanet',
+                             'oanet_r18_fpn_1200i_synthetic-occlusion.py')
+TINY_PFPN_CONFIG = osp.join(
+    _CONFIGS, 'panoptic_fpn',
+    'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
+TINY_PFPN_SRM_CONFIG = osp.join(
+    _CONFIGS, 'panoptic_fpn_srm',
+    'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
+TINY_SRM_CONFIG = osp.join(_CONFIGS, 'srm',
+                           'srm_1x7-7x1_1200i_synthetic-occlusion.py')
 
 _run_numbers = itertools.count()
 _scripts: Dict[str, ModuleType] = {}

@@ -18,18 +18,12 @@ from mmoanet.datasets import SYNTHETIC_OCCLUSION_METAINFO
 from mmoanet.utils import (CorruptCheckpointError, OutputPathError,
                            UnsafeCheckpointError, check_checkpoint_matches,
                            load_checkpoint_safely)
-from tests.utils import REPO_ROOT, load_script
+from tests.utils import (TINY_PFPN_CONFIG, TINY_PFPN_SRM_CONFIG,
+                         TINY_SRM_CONFIG, load_script)
 
 add_srm_to_panoptic_fpn = load_script(
     'tools/model_converters/add_srm_to_panoptic_fpn.py')
 
-STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
-                        'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
-SRM_FPN_CONFIG = osp.join(
-    REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-    'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
-SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'srm',
-                      'srm_1x7-7x1_1200i_synthetic-occlusion.py')
 DATASET_META = dict(
     classes=list(SYNTHETIC_OCCLUSION_METAINFO['classes']),
     thing_classes=list(SYNTHETIC_OCCLUSION_METAINFO['thing_classes']))
@@ -53,7 +47,7 @@ class _Payload:
 def stock(tmp_path_factory):
     """A stock tiny PanopticFPN checkpoint: (state dict, path)."""
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(STOCK_CONFIG).model)
+    model = MODELS.build(Config.fromfile(TINY_PFPN_CONFIG).model)
     path = str(tmp_path_factory.mktemp('stock') / 'panoptic_fpn.pth')
     torch.save(
         dict(
@@ -65,7 +59,7 @@ def stock(tmp_path_factory):
 def srm_checkpoint(folder, num_things=6, name='iter_7.pth', meta=None):
     """A StandaloneSRM checkpoint as the Runner writes it."""
     torch.manual_seed(1)
-    cfg = Config.fromfile(SRM_CONFIG)
+    cfg = Config.fromfile(TINY_SRM_CONFIG)
     cfg.model.srm.num_things_classes = num_things
     model = MODELS.build(cfg.model)
     with torch.no_grad():
@@ -91,7 +85,7 @@ def test_merged_checkpoint_loads_strictly_into_panoptic_fpn_srm(
     assert summary['detector_tensors'] == len(stock_state)
     assert (summary['num_things_classes'], summary['srm_iter']) == (6, 7)
 
-    model = MODELS.build(Config.fromfile(SRM_FPN_CONFIG).model)
+    model = MODELS.build(Config.fromfile(TINY_PFPN_SRM_CONFIG).model)
     check_checkpoint_matches(model, out)  # strict: every tensor present
     merged = load_checkpoint_safely(out)
     model.load_state_dict(merged['state_dict'], strict=True)

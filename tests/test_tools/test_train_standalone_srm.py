@@ -14,17 +14,10 @@ from mmoanet.apis import add_srm_to_checkpoint
 from mmoanet.datasets import generate_synthetic_occlusion
 from mmoanet.utils import (UnsafeCheckpointError, check_checkpoint_matches,
                            load_checkpoint_safely)
-from tests.utils import REPO_ROOT, load_script, log_text, run_main
+from tests.utils import (TINY_PFPN_CONFIG, TINY_PFPN_SRM_CONFIG,
+                         TINY_SRM_CONFIG, load_script, log_text, run_main)
 
 train_tool = load_script('tools/train.py')
-
-SRM_CONFIG = osp.join(REPO_ROOT, 'configs', 'srm',
-                      'srm_1x7-7x1_1200i_synthetic-occlusion.py')
-STOCK_CONFIG = osp.join(REPO_ROOT, 'configs', 'panoptic_fpn',
-                        'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py')
-SRM_FPN_CONFIG = osp.join(
-    REPO_ROOT, 'configs', 'panoptic_fpn_srm',
-    'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py')
 
 CONFIG_TEMPLATE = """
 _base_ = {base!r}
@@ -43,7 +36,7 @@ def config_path(tmp_path_factory):
         str(root), num_train=6, num_val=2, size=67, seed=5)
     path = tmp_path_factory.mktemp('cfg') / 'srm_cfg.py'
     path.write_text(
-        CONFIG_TEMPLATE.format(base=SRM_CONFIG, root=str(root) + '/'))
+        CONFIG_TEMPLATE.format(base=TINY_SRM_CONFIG, root=str(root) + '/'))
     return str(path)
 
 
@@ -83,14 +76,14 @@ def test_trains_writes_mmengine_checkpoints_and_resumes_exactly(
     # The Runner's checkpoint merges into a stock PanopticFPN checkpoint
     # that then fits the PanopticFPN + SRM model exactly.
     torch.manual_seed(0)
-    stock = MODELS.build(Config.fromfile(STOCK_CONFIG).model)
+    stock = MODELS.build(Config.fromfile(TINY_PFPN_CONFIG).model)
     stock_path = str(tmp_path / 'stock.pth')
     torch.save(dict(state_dict=stock.state_dict()), stock_path)
     merged_path = str(tmp_path / 'merged.pth')
     summary = add_srm_to_checkpoint(stock_path, str(straight / 'iter_6.pth'),
                                     merged_path)
     assert summary['srm_iter'] == 6
-    model = MODELS.build(Config.fromfile(SRM_FPN_CONFIG).model)
+    model = MODELS.build(Config.fromfile(TINY_PFPN_SRM_CONFIG).model)
     check_checkpoint_matches(model, merged_path)
     merged = load_checkpoint_safely(merged_path)
     assert merged['meta']['srm']['srm_cfg']['type'] == 'SpatialRankingModule'
