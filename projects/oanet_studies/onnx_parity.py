@@ -1,0 +1,216 @@
+"""Parity of the onnxruntime path with PyTorch on a trained model.
+
+For each ``--model NAME CONFIG CHECKPOINT``: export it
+(:func:`mmoanet.deploy.export_onnx`), evaluate PQ on the config's test set
+with PyTorch (``tools/test.py``'s Runner) and with onnxruntime
+(:func:`mmoanet.deploy.evaluate_onnx`), and compare the panoptic maps pixel
+by pixel on every test image, in both fusion orders, at the original size
+and resized to odd sizes (the network then sees other padded sizes than
+the trace). Writes one JSON record (repository-relative paths, commit,
+clean-tree flag)::
+
+    python projects/oanet_studies/onnx_parity.py \\
+        --model panoptic_fpn_srm \\
+            configs/panoptic_fpn_srm/panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py \\
+            work_dirs/pfpn_srm.pth \\
+        --model oanet configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py \\
+            work_dirs/oanet/iter_200.pth \\
+        --out projects/oanet_studies/results/onnx_parity.json
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os.path as osp
+import subprocess
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from mmoanet.apis import evaluate_checkpoint, inference_panoptic, init_model
+from mmoanet.deploy import ORTPanopticModel, evaluate_onnx, export_onnx
+from mmoanet.utils import atomic_write, check_output_file
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+COMPARE_ORDERS = {'model.test_cfg.panoptic.compare_orders': True}
+#: (H, W) the test images are also resized to; the pipeline then resizes
+#: them to fit 160 px, so the network sees 128x160, 160x96 and 160x160.
+ODD_SIZES = ((117, 173), (241, 131), (97, 97))
+
+
+def git_state() -> Tuple[str, bool]:
+    """Commit of the checkout and whether tracked files differ from it."""
+    try:
+        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
+                                cwd=REPO_ROOT,
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout.strip()
+        status = subprocess.run(['git', 'status', '--porcelain', '-uno'],
+                                cwd=REPO_ROOT,
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown', False
+    return commit, not status
+
+
+def repo_relative(path: str) -> str:
+    """``path`` relative to the repository when inside it, else as given."""
+    absolute = osp.abspath(path)
+    if absolute.startswith(REPO_ROOT + osp.sep):
+        return osp.relpath(absolute, REPO_ROOT)
+    return path
+
+
+def sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def panoptic_maps(sample) -> Dict[str, np.ndarray]:
+    """Every fusion order of one prediction: name -> int (H, W)."""
+    pixel_data = sample.pred_panoptic_seg
+    maps = {'pred': pixel_data.sem_seg}
+    for order in ('srm', 'score'):
+        key = f'pred_panoptic_seg_{order}'
+        if key in sample:  # OANet: one data-sample key per order
+            maps[order] = sample.get(key).sem_seg
+        elif f'sem_seg_{order}' in pixel_data:  # PanopticFPN + SRM
+            maps[order] = pixel_data.get(f'sem_seg_{order}')
+    return {name: value[0].numpy() for name, value in maps.items()}
+
+
+def pixel_agreement(torch_model, ort_model,
+                    image_files: Sequence[str]) -> dict:
+    """Share of equal panoptic ids, per order, over images and sizes."""
+    equal: Dict[str, int] = {}
+    total: Dict[str, int] = {}
+    worst = 1.0
+    sizes = set()
+    for path in image_files:
+        image = cv2.imread(path)
+        variants = [image] + [
+            cv2.resize(image, (width, height)) for height, width in ODD_SIZES
+        ]
+        for variant in variants:
+            sizes.add(variant.shape[:2])
+            expected = panoptic_maps(inference_panoptic(torch_model, variant))
+            result = panoptic_maps(ort_model(variant))
+            for name, expected_map in expected.items():
+                same = int((result[name] == expected_map).sum())
+                equal[name] = equal.get(name, 0) + same
+                total[name] = total.get(name, 0) + expected_map.size
+                worst = min(worst, same / expected_map.size)
+    return dict(
+        agreement={name: equal[name] / total[name]
+                   for name in equal},
+        worst_image_agreement=worst,
+        num_predictions=len(image_files) * (1 + len(ODD_SIZES)),
+        image_sizes=sorted([list(size) for size in sizes]))
+
+
+def pq_of(metrics: Dict[str, float]) -> Dict[str, float]:
+    return {
+        key.split('/', 1)[1]: round(float(value), 4)
+        for key, value in metrics.items()
+        if key.split('/', 1)[-1].startswith(('PQ', 'SQ', 'RQ'))
+    }
+
+
+def study_model(name: str, config: str, checkpoint: str, data_root: str,
+                work_dir: str, num_threads: int) -> dict:
+    data_options = {
+        'test_dataloader.dataset.data_root': data_root,
+        'test_evaluator.ann_file': data_root + 'annotations/panoptic_val.json',
+        'test_evaluator.seg_prefix': data_root + 'annotations/panoptic_val/'
+    }
+    options = dict(COMPARE_ORDERS, **data_options)
+    export_dir = osp.join(work_dir, f'{name}_onnx')
+    start = time.time()
+    manifest = export_onnx(
+        config, checkpoint, export_dir, cfg_options=options, force=True)
+    export_s = time.time() - start
+    torch_metrics = evaluate_checkpoint(config, checkpoint,
+                                        osp.join(work_dir, f'{name}_torch'),
+                                        options)
+    ort_metrics = evaluate_onnx(
+        export_dir,
+        osp.join(work_dir, f'{name}_ort'),
+        cfg_options=options,
+        num_threads=num_threads)
+    torch_pq, ort_pq = pq_of(torch_metrics), pq_of(ort_metrics)
+    torch_model = init_model(config, checkpoint, cfg_options=options)
+    ort_model = ORTPanopticModel(
+        export_dir, num_threads=num_threads, cfg_options=options)
+    images = sorted(glob.glob(osp.join(data_root, 'val', '*')))
+    pixels = pixel_agreement(torch_model, ort_model, images)
+    return dict(
+        config=repo_relative(config),
+        checkpoint=dict(
+            path=repo_relative(checkpoint), sha256=sha256(checkpoint)),
+        detector=manifest['detector'],
+        fusion_head=manifest['fusion_head'],
+        graphs=sorted(manifest['graphs']),
+        export_seconds=round(export_s, 1),
+        pq_pytorch=torch_pq,
+        pq_onnxruntime=ort_pq,
+        pq_abs_diff={
+            key: round(abs(ort_pq[key] - torch_pq[key]), 4)
+            for key in torch_pq if key in ort_pq
+        },
+        **pixels)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--model',
+        nargs=3,
+        action='append',
+        required=True,
+        metavar=('NAME', 'CONFIG', 'CHECKPOINT'))
+    parser.add_argument('--data-root', default='data/synthetic_occlusion/')
+    parser.add_argument('--out', required=True, help='record (.json)')
+    parser.add_argument(
+        '--work-dir', help='exports and logs (default: a temporary folder)')
+    parser.add_argument('--num-threads', type=int, default=1)
+    parser.add_argument('--force', action='store_true')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    check_output_file(args.out, force=args.force, what='--out')
+    data_root = args.data_root.rstrip('/') + '/'
+    commit, clean = git_state()
+    with tempfile.TemporaryDirectory() as scratch:
+        work_dir = args.work_dir or scratch
+        models: List[dict] = []
+        for name, config, checkpoint in args.model:
+            result = study_model(name, config, checkpoint, data_root, work_dir,
+                                 args.num_threads)
+            models.append(dict(name=name, **result))
+            print(json.dumps(models[-1], indent=1))
+    record = dict(
+        study='onnx_parity',
+        commit=commit,
+        clean=clean,
+        data_root=data_root,
+        num_threads=args.num_threads,
+        odd_sizes=[list(size) for size in ODD_SIZES],
+        models=models)
+    with atomic_write(args.out) as f:
+        json.dump(record, f, indent=2)
+    return record
+
+
+if __name__ == '__main__':
+    main()
