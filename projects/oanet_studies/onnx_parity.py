@@ -10,11 +10,10 @@ the trace). Writes one JSON record (repository-relative paths, commit,
 clean-tree flag)::
 
     python projects/oanet_studies/onnx_parity.py \\
-        --model panoptic_fpn_srm \\
-            configs/panoptic_fpn_srm/panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py \\
-            work_dirs/pfpn_srm.pth \\
-        --model oanet configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py \\
-            work_dirs/oanet/iter_200.pth \\
+        --model panoptic_fpn_srm configs/panoptic_fpn_srm/\\
+panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py pfpn_srm.pth \\
+        --model oanet configs/oanet/\\
+oanet_r18_fpn_1200i_synthetic-occlusion.py oanet.pth \\
         --out projects/oanet_studies/results/onnx_parity.json
 """
 import argparse
@@ -118,10 +117,11 @@ def pixel_agreement(torch_model, ort_model,
 
 
 def pq_of(metrics: Dict[str, float]) -> Dict[str, float]:
+    """The PQ, SQ and RQ entries of a metrics dict, rounded."""
     return {
-        key.split('/', 1)[1]: round(float(value), 4)
+        key: round(float(value), 4)
         for key, value in metrics.items()
-        if key.split('/', 1)[-1].startswith(('PQ', 'SQ', 'RQ'))
+        if key.rsplit('/', 1)[-1].startswith(('PQ', 'SQ', 'RQ'))
     }
 
 

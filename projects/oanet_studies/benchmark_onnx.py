@@ -1,0 +1,171 @@
+"""Speed of onnxruntime against PyTorch on CPU, per image, side by side.
+
+For each ``--model NAME CONFIG CHECKPOINT SIZE`` (CHECKPOINT ``none``:
+random weights, with ``score_thr=0`` so that every image carries the
+config's ``max_per_img`` instances through the post-processing, the most
+expensive case), the model is exported, then one image of SIZE (``HxW``,
+random pixels) is predicted in turn by the PyTorch model and by the
+onnxruntime model, ``--repeats`` times after a warm-up, with the same
+number of threads. Both run the same pre- and post-processing code; the
+network-only time (the trunk: backbone, FPN, RPN head, stuff head) is
+timed too. Writes a JSON record and prints a Markdown table::
+
+    python projects/oanet_studies/benchmark_onnx.py \\
+        --model pfpn-srm-r50 \\
+            configs/panoptic_fpn_srm/panoptic-fpn-srm_r50_fpn_1x_coco.py \\
+            none 800x1333 \\
+        --out projects/oanet_studies/results/onnx_speed.json
+"""
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+import onnxruntime
+import torch
+from onnx_parity import git_state, repo_relative
+
+from mmoanet.apis import inference_panoptic, init_model
+from mmoanet.deploy import ORTPanopticModel, export_onnx, run_trunk
+from mmoanet.utils import atomic_write, check_output_file
+
+RANDOM_WEIGHT_OPTIONS = {'model.test_cfg.rcnn.score_thr': 0.0}
+
+
+def timed(function: Callable, repeats: int) -> List[float]:
+    """Seconds of each of ``repeats`` calls, after one warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def benchmark_model(name: str, config: str, checkpoint: Optional[str],
+                    size: Sequence[int], work_dir: str, repeats: int,
+                    num_threads: int) -> dict:
+    options = dict(RANDOM_WEIGHT_OPTIONS) if checkpoint is None else {}
+    export_dir = f'{work_dir}/{name}'
+    export_onnx(
+        config, checkpoint, export_dir, shape=size, cfg_options=options)
+    torch_model = init_model(config, checkpoint, cfg_options=options)
+    ort_model = ORTPanopticModel(
+        export_dir, num_threads=num_threads, cfg_options=options)
+    image = np.random.RandomState(0).randint(
+        0, 256, (*size, 3), dtype=np.uint8)
+    num_instances = len(
+        inference_panoptic(torch_model,
+                           image).pred_panoptic_seg.sem_seg[0].unique())
+    with torch.no_grad():
+        data = torch_model.data_preprocessor(
+            dict(
+                inputs=[torch.from_numpy(image).permute(2, 0, 1)],
+                data_samples=None), False)
+    inputs = data['inputs']
+
+    def torch_trunk():
+        with torch.no_grad():
+            run_trunk(torch_model, inputs)
+
+    def ort_trunk():
+        ort_model.graphs['trunk'](inputs)
+
+    results = dict(
+        pytorch=timed(lambda: inference_panoptic(torch_model, image), repeats),
+        onnxruntime=timed(lambda: ort_model(image), repeats),
+        pytorch_trunk=timed(torch_trunk, repeats),
+        onnxruntime_trunk=timed(ort_trunk, repeats))
+    return dict(
+        name=name,
+        config=repo_relative(config),
+        checkpoint=None if checkpoint is None else repo_relative(checkpoint),
+        weights='random' if checkpoint is None else 'trained',
+        image_size=list(size),
+        network_input=list(inputs.shape[-2:]),
+        panoptic_segments=num_instances,
+        seconds={
+            key: [round(t, 4) for t in value]
+            for key, value in results.items()
+        },
+        median_s={
+            key: round(statistics.median(value), 4)
+            for key, value in results.items()
+        })
+
+
+def table(rows: List[dict]) -> str:
+    lines = [
+        '| model | weights | image | PyTorch s/img | onnxruntime s/img | '
+        'speed-up | trunk PyTorch s | trunk onnxruntime s |',
+        '|---|---|---|---|---|---|---|---|'
+    ]
+    for row in rows:
+        median = row['median_s']
+        lines.append(
+            f'| {row["name"]} | {row["weights"]} | '
+            f'{row["image_size"][0]}x{row["image_size"][1]} | '
+            f'{median["pytorch"]:.3f} | {median["onnxruntime"]:.3f} | '
+            f'{median["pytorch"] / median["onnxruntime"]:.2f}x | '
+            f'{median["pytorch_trunk"]:.3f} | '
+            f'{median["onnxruntime_trunk"]:.3f} |')
+    return '\n'.join(lines)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--model',
+        nargs=4,
+        action='append',
+        required=True,
+        metavar=('NAME', 'CONFIG', 'CHECKPOINT', 'HxW'))
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument(
+        '--num-threads',
+        type=int,
+        default=1,
+        help='threads of both PyTorch and onnxruntime')
+    parser.add_argument('--out', required=True, help='record (.json)')
+    parser.add_argument('--force', action='store_true')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    check_output_file(args.out, force=args.force, what='--out')
+    torch.set_num_threads(args.num_threads)
+    commit, clean = git_state()
+    rows = []
+    with tempfile.TemporaryDirectory() as work_dir:
+        for name, config, checkpoint, size in args.model:
+            height, width = (int(side) for side in size.lower().split('x'))
+            rows.append(
+                benchmark_model(
+                    name, config,
+                    None if checkpoint.lower() == 'none' else checkpoint,
+                    (height, width), work_dir, args.repeats, args.num_threads))
+            print(table(rows[-1:]))
+    record = dict(
+        study='onnx_speed',
+        commit=commit,
+        clean=clean,
+        num_threads=args.num_threads,
+        repeats=args.repeats,
+        torch_version=torch.__version__,
+        onnxruntime_version=onnxruntime.__version__,
+        cpu='shared machine; other jobs ran at the same time',
+        models=rows,
+        table=table(rows))
+    with atomic_write(args.out) as f:
+        json.dump(record, f, indent=2)
+    print(record['table'])
+    return record
+
+
+if __name__ == '__main__':
+    main()
