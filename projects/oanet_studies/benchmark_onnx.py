@@ -33,6 +33,8 @@ from mmoanet.deploy import ORTPanopticModel, export_onnx, run_trunk
 from mmoanet.utils import atomic_write, check_output_file
 
 RANDOM_WEIGHT_OPTIONS = {'model.test_cfg.rcnn.score_thr': 0.0}
+#: Classes present in the SRM-only timing (an image holds a few).
+SRM_CLASSES = 5
 
 
 def timed(function: Callable, repeats: int) -> List[float]:
@@ -80,6 +82,25 @@ def benchmark_model(name: str, config: str, checkpoint: Optional[str],
         onnxruntime=timed(lambda: ort_model(image), repeats),
         pytorch_trunk=timed(torch_trunk, repeats),
         onnxruntime_trunk=timed(ort_trunk, repeats))
+    srm = getattr(torch_model.panoptic_fusion_head, 'srm', None)
+    if srm is not None:
+        # The SRM convolution alone on the grid of this input, with
+        # SRM_CLASSES classes present: PyTorch reads only those channels
+        # (forward_present), the graph is dense.
+        grid = srm.grid_size(inputs.shape[-2:])
+        present = torch.arange(min(SRM_CLASSES, srm.num_things_classes))
+        instance_tensor = torch.zeros((1, srm.num_things_classes, *grid))
+        instance_tensor[:, present] = (torch.rand((1, len(present), *grid))
+                                       > 0.8).float()
+
+        def torch_srm():
+            with torch.no_grad():
+                srm(instance_tensor, present)
+
+        results.update(
+            pytorch_srm=timed(torch_srm, repeats),
+            onnxruntime_srm=timed(
+                lambda: ort_model.graphs['srm'](instance_tensor), repeats))
     return dict(
         name=name,
         config=repo_relative(config),
@@ -101,8 +122,9 @@ def benchmark_model(name: str, config: str, checkpoint: Optional[str],
 def table(rows: List[dict]) -> str:
     lines = [
         '| model | weights | image | PyTorch s/img | onnxruntime s/img | '
-        'speed-up | trunk PyTorch s | trunk onnxruntime s |',
-        '|---|---|---|---|---|---|---|---|'
+        'speed-up | trunk PyTorch s | trunk onnxruntime s | '
+        'SRM conv PyTorch ms | SRM conv onnxruntime ms |',
+        '|---|---|---|---|---|---|---|---|---|---|'
     ]
     for row in rows:
         median = row['median_s']
@@ -112,7 +134,9 @@ def table(rows: List[dict]) -> str:
             f'{median["pytorch"]:.3f} | {median["onnxruntime"]:.3f} | '
             f'{median["pytorch"] / median["onnxruntime"]:.2f}x | '
             f'{median["pytorch_trunk"]:.3f} | '
-            f'{median["onnxruntime_trunk"]:.3f} |')
+            f'{median["onnxruntime_trunk"]:.3f} | '
+            f'{1000 * median.get("pytorch_srm", float("nan")):.1f} | '
+            f'{1000 * median.get("onnxruntime_srm", float("nan")):.1f} |')
     return '\n'.join(lines)
 
 
