@@ -127,12 +127,9 @@ def pq_of(metrics: Dict[str, float]) -> Dict[str, float]:
 
 def study_model(name: str, config: str, checkpoint: str, data_root: str,
                 work_dir: str, num_threads: int) -> dict:
-    data_options = {
-        'test_dataloader.dataset.data_root': data_root,
-        'test_evaluator.ann_file': data_root + 'annotations/panoptic_val.json',
-        'test_evaluator.seg_prefix': data_root + 'annotations/panoptic_val/'
-    }
-    options = dict(COMPARE_ORDERS, **data_options)
+    # The config's own data paths (relative to the working folder); the
+    # record names the data root whose val images are compared.
+    options = dict(COMPARE_ORDERS)
     export_dir = osp.join(work_dir, f'{name}_onnx')
     start = time.time()
     manifest = export_onnx(
@@ -177,7 +174,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='append',
         required=True,
         metavar=('NAME', 'CONFIG', 'CHECKPOINT'))
-    parser.add_argument('--data-root', default='data/synthetic_occlusion/')
+    parser.add_argument(
+        '--data-root',
+        default='data/synthetic_occlusion/',
+        help='the data root of the configs (their test set is read from '
+        'their own paths); its val/ images are compared pixel by pixel')
     parser.add_argument('--out', required=True, help='record (.json)')
     parser.add_argument(
         '--work-dir', help='exports and logs (default: a temporary folder)')
