@@ -8,16 +8,18 @@ random pixels) is predicted in turn by the PyTorch model and by the
 onnxruntime model, ``--repeats`` times after a warm-up, with the same
 number of threads. Both run the same pre- and post-processing code; the
 network-only time (the trunk: backbone, FPN, RPN head, stuff head) is
-timed too. Writes a JSON record and prints a Markdown table::
+timed too. Appends one record to ``results/onnx_speed.jsonl`` and prints
+a Markdown table::
 
     python projects/oanet_studies/benchmark_onnx.py \\
         --model pfpn-srm-r50 \\
             configs/panoptic_fpn_srm/panoptic-fpn-srm_r50_fpn_1x_coco.py \\
             none 800x1333 \\
-        --out projects/oanet_studies/results/onnx_speed.json
+        --model oanet-r50 configs/oanet/oanet_r50_fpn_100k_coco-panoptic.py \\
+            none 800x1333
 """
 import argparse
-import json
+import os.path as osp
 import statistics
 import tempfile
 import time
@@ -26,11 +28,10 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 import onnxruntime
 import torch
-from onnx_parity import git_state, repo_relative
+from study_utils import RESULTS_DIR, append_result, provenance, repo_relative
 
 from mmoanet.apis import inference_panoptic, init_model
 from mmoanet.deploy import ORTPanopticModel, export_onnx, run_trunk
-from mmoanet.utils import atomic_write, check_output_file
 
 RANDOM_WEIGHT_OPTIONS = {'model.test_cfg.rcnn.score_thr': 0.0}
 #: Classes present in the SRM-only timing (an image holds a few).
@@ -154,16 +155,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=int,
         default=1,
         help='threads of both PyTorch and onnxruntime')
-    parser.add_argument('--out', required=True, help='record (.json)')
-    parser.add_argument('--force', action='store_true')
+    parser.add_argument(
+        '--out',
+        default=osp.join(RESULTS_DIR, 'onnx_speed.jsonl'),
+        help='results file; the record is appended as one JSON line')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    check_output_file(args.out, force=args.force, what='--out')
     torch.set_num_threads(args.num_threads)
-    commit, clean = git_state()
+    record = dict(study='onnx_speed', **provenance(argv))
     rows = []
     with tempfile.TemporaryDirectory() as work_dir:
         for name, config, checkpoint, size in args.model:
@@ -174,19 +176,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                     None if checkpoint.lower() == 'none' else checkpoint,
                     (height, width), work_dir, args.repeats, args.num_threads))
             print(table(rows[-1:]))
-    record = dict(
-        study='onnx_speed',
-        commit=commit,
-        clean=clean,
+    record.update(
         num_threads=args.num_threads,
         repeats=args.repeats,
         torch_version=torch.__version__,
         onnxruntime_version=onnxruntime.__version__,
-        cpu='shared machine; other jobs ran at the same time',
         models=rows,
         table=table(rows))
-    with atomic_write(args.out) as f:
-        json.dump(record, f, indent=2)
+    append_result(args.out, record)
     print(record['table'])
     return record
 

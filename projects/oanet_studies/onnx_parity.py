@@ -6,64 +6,36 @@ with PyTorch (``tools/test.py``'s Runner) and with onnxruntime
 (:func:`mmoanet.deploy.evaluate_onnx`), and compare the panoptic maps pixel
 by pixel on every test image, in both fusion orders, at the original size
 and resized to odd sizes (the network then sees other padded sizes than
-the trace). Writes one JSON record (repository-relative paths, commit,
-clean-tree flag)::
+the trace). Appends one record to ``results/onnx_parity.jsonl``
+(repository-relative paths, ``git_commit``, ``git_dirty``)::
 
     python projects/oanet_studies/onnx_parity.py \\
         --model panoptic_fpn_srm configs/panoptic_fpn_srm/\\
-panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py pfpn_srm.pth \\
+panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion.py \\
+            work_dirs/pfpn_srm.pth \\
         --model oanet configs/oanet/\\
-oanet_r18_fpn_1200i_synthetic-occlusion.py oanet.pth \\
-        --out projects/oanet_studies/results/onnx_parity.json
+oanet_r18_fpn_1200i_synthetic-occlusion.py work_dirs/oanet/iter_200.pth
 """
 import argparse
 import glob
 import hashlib
 import json
 import os.path as osp
-import subprocess
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
+from study_utils import RESULTS_DIR, append_result, provenance, repo_relative
 
 from mmoanet.apis import evaluate_checkpoint, inference_panoptic, init_model
 from mmoanet.deploy import ORTPanopticModel, evaluate_onnx, export_onnx
-from mmoanet.utils import atomic_write, check_output_file
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COMPARE_ORDERS = {'model.test_cfg.panoptic.compare_orders': True}
 #: (H, W) the test images are also resized to; the pipeline then resizes
 #: them to fit 160 px, so the network sees 128x160, 160x96 and 160x160.
 ODD_SIZES = ((117, 173), (241, 131), (97, 97))
-
-
-def git_state() -> Tuple[str, bool]:
-    """Commit of the checkout and whether tracked files differ from it."""
-    try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
-                                cwd=REPO_ROOT,
-                                capture_output=True,
-                                text=True,
-                                check=True).stdout.strip()
-        status = subprocess.run(['git', 'status', '--porcelain', '-uno'],
-                                cwd=REPO_ROOT,
-                                capture_output=True,
-                                text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown', False
-    return commit, not status
-
-
-def repo_relative(path: str) -> str:
-    """``path`` relative to the repository when inside it, else as given."""
-    absolute = osp.abspath(path)
-    if absolute.startswith(REPO_ROOT + osp.sep):
-        return osp.relpath(absolute, REPO_ROOT)
-    return path
 
 
 def sha256(path: str) -> str:
@@ -179,19 +151,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default='data/synthetic_occlusion/',
         help='the data root of the configs (their test set is read from '
         'their own paths); its val/ images are compared pixel by pixel')
-    parser.add_argument('--out', required=True, help='record (.json)')
+    parser.add_argument(
+        '--out',
+        default=osp.join(RESULTS_DIR, 'onnx_parity.jsonl'),
+        help='results file; the record is appended as one JSON line')
     parser.add_argument(
         '--work-dir', help='exports and logs (default: a temporary folder)')
     parser.add_argument('--num-threads', type=int, default=1)
-    parser.add_argument('--force', action='store_true')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    check_output_file(args.out, force=args.force, what='--out')
     data_root = args.data_root.rstrip('/') + '/'
-    commit, clean = git_state()
+    record = dict(study='onnx_parity', **provenance(argv))
     with tempfile.TemporaryDirectory() as scratch:
         work_dir = args.work_dir or scratch
         models: List[dict] = []
@@ -200,16 +173,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                  args.num_threads)
             models.append(dict(name=name, **result))
             print(json.dumps(models[-1], indent=1))
-    record = dict(
-        study='onnx_parity',
-        commit=commit,
-        clean=clean,
-        data_root=data_root,
+    record.update(
+        data_root=repo_relative(data_root),
         num_threads=args.num_threads,
         odd_sizes=[list(size) for size in ODD_SIZES],
         models=models)
-    with atomic_write(args.out) as f:
-        json.dump(record, f, indent=2)
+    append_result(args.out, record)
     return record
 
 
