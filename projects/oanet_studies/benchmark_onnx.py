@@ -8,8 +8,10 @@ random pixels) is predicted in turn by the PyTorch model and by the
 onnxruntime model, ``--repeats`` times after a warm-up, with the same
 number of threads. Both run the same pre- and post-processing code; the
 network-only time (the trunk: backbone, FPN, RPN head, stuff head) is
-timed too. Appends one record to ``results/onnx_speed.jsonl`` and prints
-a Markdown table::
+timed too, on the image as given, normalised and padded (no resize: give
+a SIZE the test pipeline keeps, e.g. 800x1333 for the COCO configs).
+Appends one record to ``results/onnx_speed.jsonl`` and prints a Markdown
+table::
 
     python projects/oanet_studies/benchmark_onnx.py \\
         --model pfpn-srm-r50 \\
@@ -165,7 +167,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.num_threads)
-    record = dict(study='onnx_speed', **provenance(argv))
+    record = dict(
+        study='onnx_speed',
+        **provenance(None if argv is None else [__file__, *argv]))
     rows = []
     with tempfile.TemporaryDirectory() as work_dir:
         for name, config, checkpoint, size in args.model:

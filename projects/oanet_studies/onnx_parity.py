@@ -164,7 +164,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     data_root = args.data_root.rstrip('/') + '/'
-    record = dict(study='onnx_parity', **provenance(argv))
+    record = dict(
+        study='onnx_parity',
+        **provenance(None if argv is None else [__file__, *argv]))
     with tempfile.TemporaryDirectory() as scratch:
         work_dir = args.work_dir or scratch
         models: List[dict] = []
