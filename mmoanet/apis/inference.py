@@ -148,6 +148,16 @@ def init_model(config: Union[str, Path, Config],
     if 'init_cfg' in config.model.get('backbone', {}):
         config.model.backbone.init_cfg = None
     init_default_scope(config.get('default_scope', 'mmdet'))
+    if config.model.get(
+            'type') == 'StandaloneSRM' or not config.get('test_dataloader'):
+        # An SRM config (configs/srm/) trains the SRM alone: it makes no
+        # panoptic prediction and has no test set.
+        raise ValueError(
+            f'{config.filename}: {config.model.get("type")} is not a '
+            'panoptic detector (no test_dataloader); merge the SRM into a '
+            'PanopticFPN checkpoint (tools/model_converters/'
+            'add_srm_to_panoptic_fpn.py) and run the PanopticFPN + SRM '
+            'config (configs/panoptic_fpn_srm/) instead')
 
     model = revert_sync_batchnorm(MODELS.build(config.model))
     dataset_meta, ann_file = _config_dataset_meta(config)

@@ -570,3 +570,12 @@ def test_cli_full_disk_keeps_the_earlier_panoptic_json(workspace, tmp_path,
         cli.main(argv + ['--force'])
     assert (out_dir / 'panoptic.json').read_bytes() == before
     assert len(json.loads(before)['annotations']) == 2
+
+
+def test_an_srm_config_is_refused_with_the_way_to_merge():
+    """configs/srm/ trains the SRM alone: inference names the merge tool
+    instead of failing inside the dataset look-up."""
+    config = osp.join(REPO, 'configs', 'srm',
+                      'srm_1x7-7x1_1200i_synthetic-occlusion.py')
+    with pytest.raises(ValueError, match='add_srm_to_panoptic_fpn'):
+        init_model(config)
