@@ -317,3 +317,102 @@ def test_forward_present_equals_dense_forward(kernel, num_present):
         # Folding pays off below 32 of 80 classes (49 K < 14 (K + 80)).
         assert srm._fold_paths(num_present) == (num_present < 32)
         assert srm.macs_per_cell(num_present) < srm.macs_per_cell()
+
+
+def dense_reference_loss(srm, instance_tensor, target, num_sources):
+    """Eq. 2 the direct way: the dense forward, then a cross-entropy per
+    source averaged over its conflicting cells, then over the sources."""
+    losses = []
+    for logits, source_target in zip(
+            srm(instance_tensor).chunk(num_sources),
+            target.chunk(num_sources)):
+        loss_sum = torch.nn.functional.cross_entropy(
+            logits, source_target, ignore_index=IGNORE, reduction='sum')
+        losses.append(loss_sum / (source_target != IGNORE).sum().clamp(min=1))
+    return srm.loss_weight * sum(losses) / len(losses)
+
+
+def random_boxes_scene(num_classes, num_images, size, generator):
+    """Images of random overlapping boxes of a few classes."""
+    samples, preds = [], []
+    for _ in range(num_images):
+        boxes = torch.randint(0, size, (5, 4), generator=generator)
+        masks = torch.stack([
+            box_mask((size, size), min(y0, y1), min(x0, x1),
+                     max(y0, y1) + 3,
+                     max(x0, x1) + 3) for y0, x0, y1, x1 in boxes.tolist()
+        ])
+        labels = torch.randint(0, num_classes, (5, ), generator=generator)
+        sem_seg = torch.full((size, size), num_classes)
+        for mask, label in zip(masks, labels):
+            sem_seg[mask] = label
+        samples.append(
+            make_sample(masks, labels.tolist(), sem_seg, (size, size)))
+        preds.append(InstanceData(masks=masks[1:], labels=labels[1:]))
+    return samples, preds
+
+
+@pytest.mark.parametrize('kernel', ['1x1', '3x3', '1x7+7x1'])
+@pytest.mark.parametrize('train_input', ['gt', 'both'])
+@pytest.mark.parametrize('dense', [False, True])
+def test_loss_at_conflicts_equals_dense_loss(kernel, train_input, dense,
+                                             monkeypatch):
+    """The loss from the logits at the conflicting cells only (present
+    classes, folded kernel) equals the dense forward's, and so do the
+    gradients of every weight, to float rounding; ``dense`` forces the
+    dense fallback of conflict_logits."""
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    srm = SpatialRankingModule(
+        num_things_classes=20,
+        stride=2,
+        kernel=kernel,
+        train_input=train_input,
+        loss_weight=1.5)
+    for param in srm.parameters():  # non-zero biases too
+        nn.init.normal_(param, std=0.1)
+    if dense:
+        monkeypatch.setattr(srm, 'macs_per_cell', lambda *args: 0)
+    samples, preds = random_boxes_scene(4, 3, 24, generator)
+    loss = srm.loss(preds, samples)['loss_srm']
+    loss.backward()
+    grads = [param.grad.clone() for param in srm.parameters()]
+    srm.zero_grad()
+
+    size = srm._canvas_size(samples)
+    sources = [preds] if train_input == 'both' else []
+    sources.append([sample.gt_instances for sample in samples])
+    instance_tensor = torch.cat([
+        srm.paste([inst.masks
+                   for inst in instances], [inst.labels
+                                            for inst in instances], size)
+        for instances in sources
+    ])
+    target = srm.conflict_labels(
+        instance_tensor,
+        srm.sample_sem_seg(samples, size).repeat(len(sources), 1, 1))
+    assert (target != IGNORE).sum() > 8  # a real test: conflicts
+    expected = dense_reference_loss(srm, instance_tensor, target, len(sources))
+    expected.backward()
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+    for grad, param in zip(grads, srm.parameters()):
+        assert grad.abs().sum() > 0
+        torch.testing.assert_close(grad, param.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_conflict_logits_equal_dense_logits_at_the_cells():
+    torch.manual_seed(0)
+    srm = SpatialRankingModule(num_things_classes=30, kernel_size=5)
+    for param in srm.parameters():
+        nn.init.normal_(param, std=0.1)
+    instance_tensor = torch.zeros((2, 30, 9, 11))
+    instance_tensor[:, [3, 17]] = (torch.rand((2, 2, 9, 11)) > 0.5).float()
+    # Corners and edges too: the zero padding of both paths is kept.
+    cells = torch.tensor([[0, 0, 0], [0, 8, 10], [1, 4, 0], [1, 0, 7],
+                          [1, 5, 5]])
+    with torch.no_grad():
+        expected = srm(instance_tensor)[cells[:, 0], :, cells[:, 1], cells[:,
+                                                                           2]]
+        actual = srm.conflict_logits(instance_tensor, cells)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    assert srm.conflict_logits(instance_tensor, cells[:0]).shape == (0, 30)
