@@ -401,7 +401,12 @@ class SpatialRankingModule(BaseModule):
             Tensor: long, shape (B, h, w), class in 0 .. C_th-1 or 255.
         """
         active = instance_tensor > 0
-        conflict_mask = active.sum(dim=1) >= 2
+        # Active classes per cell counted in uint8 (exact below 256
+        # classes): summing bools into int64 is ~50x slower on CPU.
+        count_dtype = (
+            torch.uint8 if self.num_things_classes < 256 else torch.int32)
+        conflict_mask = active.view(torch.uint8).sum(
+            dim=1, dtype=count_dtype) >= 2
         is_thing = sem_grid < self.num_things_classes
         thing_class = sem_grid.clamp(max=self.num_things_classes - 1)
         class_active = active.gather(1, thing_class[:, None])[:, 0]

@@ -416,3 +416,26 @@ def test_conflict_logits_equal_dense_logits_at_the_cells():
         actual = srm.conflict_logits(instance_tensor, cells)
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
     assert srm.conflict_logits(instance_tensor, cells[:0]).shape == (0, 30)
+
+
+@pytest.mark.parametrize('num_classes', [80, 300])
+def test_conflict_labels_count_active_classes_exactly(num_classes):
+    """The uint8 count of active classes (int32 from 256 classes) marks the
+    same conflicts as an int64 count, with every class active somewhere."""
+    generator = torch.Generator().manual_seed(0)
+    srm = SpatialRankingModule(num_things_classes=num_classes)
+    instance_tensor = (torch.rand((2, num_classes, 6, 7), generator=generator)
+                       < torch.linspace(0, 1, 6)[:, None]).float()
+    instance_tensor[0, :, 0, 0] = 1  # all classes on one cell
+    sem_grid = torch.randint(
+        0, num_classes + 5, (2, 6, 7), generator=generator)
+    target = srm.conflict_labels(instance_tensor, sem_grid)
+    active = instance_tensor > 0
+    keep = (
+        (active.long().sum(1) >= 2) & (sem_grid < num_classes)
+        & active.gather(1,
+                        sem_grid.clamp(max=num_classes - 1)[:, None])[:, 0])
+    expected = torch.where(keep, sem_grid, torch.full_like(sem_grid, IGNORE))
+    assert torch.equal(target, expected)
+    assert keep[0, 0, 0] == (sem_grid[0, 0, 0] < num_classes)
+    assert keep.any() and not keep.all()
