@@ -478,8 +478,9 @@ class SpatialRankingModule(BaseModule):
         in :meth:`forward_present`; the gradients reach all four weights
         through the fold). At 480 x 640, stride 4, 80 classes this is about
         50x cheaper than the dense forward and backward. The dense forward
-        is used instead when it costs fewer multiply-adds (conflicts on
-        most of the grid).
+        is used instead when it costs fewer multiply-adds or the receptive
+        fields would take more memory than four instance tensors
+        (conflicts on much of the grid).
 
         Args:
             instance_tensor (Tensor): float, shape (B, C_th, h, w).
@@ -503,7 +504,10 @@ class SpatialRankingModule(BaseModule):
         kernel_h, kernel_w = weight.shape[-2:]
         patch_len = kernel_h * kernel_w * len(present)
         dense_macs = batch * height * width * self.macs_per_cell()
-        if len(cells) * patch_len * channels > dense_macs:
+        # The gathered fields are kept for the backward pass: past a few
+        # dense tensors of memory, the dense forward is the better deal.
+        if (len(cells) * patch_len * channels > dense_macs
+                or len(cells) * patch_len > 4 * instance_tensor.numel()):
             return self(instance_tensor)[index_b, :, index_y, index_x]
         pad_h, pad_w = kernel_h // 2, kernel_w // 2
         padded = F.pad(

@@ -1,3 +1,5 @@
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -416,6 +418,30 @@ def test_conflict_logits_equal_dense_logits_at_the_cells():
         actual = srm.conflict_logits(instance_tensor, cells)
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
     assert srm.conflict_logits(instance_tensor, cells[:0]).shape == (0, 30)
+
+
+def test_conflict_logits_fall_back_to_the_dense_forward_for_memory():
+    """With conflicts everywhere the receptive fields of 6 classes would
+    outgrow 4 instance tensors (25 * 6 > 4 * 30 per cell): the dense
+    forward answers, with the same logits; a few cells are gathered."""
+    torch.manual_seed(0)
+    srm = SpatialRankingModule(num_things_classes=30, kernel_size=5)
+    for param in srm.parameters():
+        nn.init.normal_(param, std=0.1)
+    instance_tensor = torch.zeros((2, 30, 9, 11))
+    instance_tensor[:, :6] = (torch.rand((2, 6, 9, 11)) > 0.5).float()
+    every = torch.stack(
+        torch.meshgrid(*(torch.arange(n) for n in (2, 9, 11)), indexing='ij'),
+        -1).reshape(-1, 3)
+    with torch.no_grad():
+        dense = srm(instance_tensor).permute(0, 2, 3, 1).reshape(-1, 30)
+        with mock.patch.object(srm, 'forward', wraps=srm.forward) as spy:
+            actual = srm.conflict_logits(instance_tensor, every)
+            assert spy.call_count == 1
+            few = srm.conflict_logits(instance_tensor, every[::50])
+            assert spy.call_count == 1
+    torch.testing.assert_close(actual, dense)
+    torch.testing.assert_close(few, dense[::50], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('num_classes', [80, 300])
