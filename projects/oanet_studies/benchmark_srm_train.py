@@ -130,7 +130,7 @@ def data_parts(dataset, index: int, clock: Clock) -> None:
 
     clock.time('data, part of the item: semantic map', semantic_map)
     clock.time(
-        'data: RLE decoding', lambda: [
+        'data, part of the item: RLE decoding', lambda: [
             _decode(ann['segmentation'], *ids.shape)
             for ann in info['instances']
         ])
