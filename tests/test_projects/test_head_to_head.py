@@ -6,12 +6,13 @@ import io
 import json
 import os
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
 
 import mmoanet.apis
-from tests.utils import REPO_ROOT, load_script
+from tests.utils import COMMIT_PATTERN, REPO_ROOT, load_script
 
 CONFIGS = osp.join(REPO_ROOT, 'configs')
 # Config.fromfile of this process, whatever a test patches.
@@ -247,7 +248,7 @@ def test_study_trains_once_per_model_and_skips_finished(
         assert r['git_commit'] and r['date'] and r['command']
         # Runnable from any checkout: no path of this one, the commit and
         # whether the tree was clean.
-        assert len(r['git_commit']) == 40
+        assert re.fullmatch(COMMIT_PATTERN, r['git_commit'])
         assert isinstance(r['git_dirty'], bool)
         assert r['command'].startswith('python ')
         assert REPO_ROOT not in json.dumps(r)

@@ -3,13 +3,14 @@ record of projects/oanet_studies/results names its commit, whether the tree
 was clean, and variants the repository defines."""
 import glob
 import json
+import os
 import os.path as osp
 import re
 import subprocess
 
 import pytest
 
-from tests.utils import REPO_ROOT, load_script
+from tests.utils import IN_GIT_CHECKOUT, REPO_ROOT, load_script
 
 # Folders a machine's absolute paths start with; spelled in parts so that
 # this file does not hold them itself.
@@ -34,11 +35,23 @@ def machine_paths(text: str, checkout: str = REPO_ROOT) -> list:
 
 
 def tracked_files() -> list:
-    listed = subprocess.run(['git', 'ls-files', '-z'],
-                            cwd=REPO_ROOT,
-                            capture_output=True,
-                            check=True).stdout.decode().split('\0')
-    return [path for path in listed if path]
+    """The files git tracks; in CI's copy of them (no git metadata), every
+    file of the copy but the links the install made (mmoanet/.mim) and
+    caches."""
+    if IN_GIT_CHECKOUT:
+        listed = subprocess.run(['git', 'ls-files', '-z'],
+                                cwd=REPO_ROOT,
+                                capture_output=True,
+                                check=True).stdout.decode().split('\0')
+        return [path for path in listed if path]
+    skipped = {'.mim', '__pycache__', '.pytest_cache', '.venv'}
+    found = []
+    for folder, subfolders, files in os.walk(REPO_ROOT):
+        subfolders[:] = [name for name in subfolders if name not in skipped]
+        found += [
+            osp.relpath(osp.join(folder, name), REPO_ROOT) for name in files
+        ]
+    return found
 
 
 def absolute(root: str, rest: str) -> str:

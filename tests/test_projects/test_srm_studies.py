@@ -13,7 +13,7 @@ import mmoanet.apis
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
                               generate_synthetic_occlusion)
 from mmoanet.utils import load_checkpoint_safely
-from tests.utils import REPO_ROOT, load_script, run_main
+from tests.utils import COMMIT_PATTERN, REPO_ROOT, load_script, run_main
 
 srm_utils = load_script('projects/oanet_studies/srm_utils.py')
 study_utils = load_script('projects/oanet_studies/study_utils.py')
@@ -187,7 +187,7 @@ def test_srm_on_stock_pfpn_records_the_product_path(tmp_path, monkeypatch):
         'work_dirs/h2h/test.py ')
     assert ('train_dataloader.dataset.data_root=data/head_to_head/amodal/'
             in record['srm_train_command'])
-    assert re.fullmatch(r'[0-9a-f]{40}', record['git_commit'])
+    assert re.fullmatch(COMMIT_PATTERN, record['git_commit'])
     assert isinstance(record['git_dirty'], bool)
     text = json.dumps({
         key: value

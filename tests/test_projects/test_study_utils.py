@@ -2,11 +2,12 @@
 portable command lines and the variants file of the studies."""
 import json
 import os.path as osp
+import re
 import sys
 
 import pytest
 
-from tests.utils import REPO_ROOT, load_script
+from tests.utils import COMMIT_PATTERN, IN_GIT_CHECKOUT, REPO_ROOT, load_script
 
 study_utils = load_script('projects/oanet_studies/study_utils.py')
 
@@ -40,8 +41,10 @@ def test_commands_are_recorded_runnable_from_the_checkout():
 def test_provenance_names_the_commit_and_the_clean_flag():
     origin = study_utils.provenance(['projects/oanet_studies/x.py', '--a'])
     assert origin['command'] == 'python projects/oanet_studies/x.py --a'
-    assert len(origin['git_commit']) == 40
+    assert re.fullmatch(COMMIT_PATTERN, origin['git_commit'])
     assert isinstance(origin['git_dirty'], bool)
+    if not IN_GIT_CHECKOUT:  # no commit to vouch for the files
+        assert origin['git_dirty'] is True
 
 
 def test_variants_file(tmp_path):
