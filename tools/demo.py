@@ -146,6 +146,7 @@ def plan(args) -> Dict[str, List[str]]:
     data = ['--out', DATA_ROOT]
     for key, value in DATA_ARGS.items():
         data += [f'--{key.replace("_", "-")}', str(value)]
+    data.append('--force')  # the data step runs when the stamp differs
     return {
         'data':
         tool('dataset_converters/make_synthetic_occlusion.py') + data,

@@ -510,3 +510,27 @@ def test_cli_styles(tmp_path):
     with pytest.raises(SystemExit):
         with contextlib.redirect_stderr(io.StringIO()):
             cli.main(['--num-things', '5', '5'])
+
+
+def test_cli_keeps_an_existing_data_set_unless_forced(tmp_path, capsys):
+    script = osp.join(
+        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
+        'make_synthetic_occlusion.py')
+    spec = importlib.util.spec_from_file_location('make_synthetic', script)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / 'set'
+    out.mkdir()
+    kept = out / 'mine.txt'
+    kept.write_text('a data set of the user')
+    argv = [
+        '--out',
+        str(out), '--num-train', '2', '--num-val', '1', '--size', '48',
+        '--no-progress'
+    ]
+    with pytest.raises(ValueError, match='pass --force'):
+        cli.main(argv)
+    assert sorted(p.name for p in out.iterdir()) == ['mine.txt']
+    cli.main(argv + ['--force'])
+    assert (out / 'annotations' / 'panoptic_train.json').is_file()
+    assert kept.read_text() == 'a data set of the user'

@@ -41,7 +41,7 @@ def test_dry_run_prints_the_product_path_and_writes_nothing(
     assert lines['data'].endswith(
         'make_synthetic_occlusion.py --out data/synthetic_occlusion '
         '--ann-style amodal --num-train 300 --num-val 100 --size 160 '
-        '--seed 0')
+        '--seed 0 --force')
     # Its standard budget: 400 iterations, warm-up 40, cosine to the end.
     for network in ('train_stock', 'train_oanet'):
         for option in ('train_cfg.max_iters=400', 'val_cfg=None',

@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 from mmoanet.datasets.synthetic_occlusion import (ANN_STYLES,
                                                   generate_synthetic_occlusion,
                                                   overlap_statistics)
+from mmoanet.utils import check_output_dir
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -91,6 +92,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='things sampled per image, MAX excluded, before hidden ones '
         'are removed')
     parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty --out folder (its files of the same '
+        'names are replaced, others stay)')
+    parser.add_argument(
         '--no-progress',
         action='store_true',
         help='no progress bar (for logs of scripted runs)')
@@ -103,6 +109,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Generate both splits and print their overlap statistics."""
     args = parse_args(argv)
+    # Refused before any image is drawn: a data set already there is kept.
+    check_output_dir(args.out, force=args.force, what='--out')
     generate_synthetic_occlusion(
         args.out,
         num_train=args.num_train,
