@@ -1,7 +1,6 @@
 """The synthetic occlusion generator: layout, consistency, PQ, overlaps."""
 import contextlib
 import filecmp
-import importlib.util
 import io
 import json
 import os
@@ -20,6 +19,9 @@ from panopticapi.evaluation import pq_compute
 from mmoanet.datasets import (SYNTHETIC_OCCLUSION_METAINFO,
                               generate_synthetic_occlusion, overlap_statistics)
 from mmoanet.datasets.synthetic_occlusion import coco_like_mask
+from tests.utils import load_script
+
+MAKE_SYNTHETIC = 'tools/dataset_converters/make_synthetic_occlusion.py'
 
 
 def load_json(root: str, name: str) -> dict:
@@ -180,12 +182,7 @@ def test_dataset_loads_synthetic(synthetic_root, instance_source):
 
 
 def test_cli(tmp_path, monkeypatch):
-    script = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'make_synthetic_occlusion.py')
-    spec = importlib.util.spec_from_file_location('make_synthetic', script)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script(MAKE_SYNTHETIC)
     out = tmp_path / 'set'
     monkeypatch.setattr(sys, 'argv', [
         'make_synthetic_occlusion.py', '--out',
@@ -218,12 +215,7 @@ def test_progress_is_off_by_default_and_by_flag(tmp_path, capsys):
         seed=0,
         progress=True)
     assert '] 2/2, ' in capsys.readouterr().out
-    script = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'make_synthetic_occlusion.py')
-    spec = importlib.util.spec_from_file_location('make_synthetic', script)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script(MAKE_SYNTHETIC)
     cli.main([
         '--out',
         str(tmp_path / 'quiet'), '--num-train', '2', '--num-val', '1',
@@ -488,12 +480,7 @@ def test_dataset_loads_each_style(styled_roots, style, instance_source):
 
 
 def test_cli_styles(tmp_path):
-    script = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'make_synthetic_occlusion.py')
-    spec = importlib.util.spec_from_file_location('make_synthetic', script)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script(MAKE_SYNTHETIC)
     out = tmp_path / 'set'
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -513,12 +500,7 @@ def test_cli_styles(tmp_path):
 
 
 def test_cli_keeps_an_existing_data_set_unless_forced(tmp_path, capsys):
-    script = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'make_synthetic_occlusion.py')
-    spec = importlib.util.spec_from_file_location('make_synthetic', script)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script(MAKE_SYNTHETIC)
     out = tmp_path / 'set'
     out.mkdir()
     kept = out / 'mine.txt'
