@@ -1,0 +1,74 @@
+"""The head-to-head tables of README.md and the model cards are computed
+from committed records, and those records ran from clean commits."""
+import json
+import os.path as osp
+import re
+
+import pytest
+
+from tests.utils import REPO_ROOT, load_script
+
+SCRIPT = 'projects/oanet_studies/summary_tables.py'
+
+
+def cited_records() -> list:
+    summary = load_script(SCRIPT)
+    with open(osp.join(REPO_ROOT, summary.RESULTS_FILE)) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_every_record_the_tables_read_ran_from_a_clean_commit():
+    records = cited_records()
+    assert records
+    dirty = [(r['variant'], r['style'], r['seed'], r['max_iters'])
+             for r in records if r['git_dirty'] is not False]
+    assert not dirty, f'records from a dirty tree: {dirty}'
+
+
+@pytest.mark.parametrize('name', ['400', '1200', 'scenes', 'card', 'orders', 'rules'])
+def test_each_cited_table_is_the_records_table(name):
+    summary = load_script(SCRIPT)
+    table = summary.TABLES[name](cited_records())
+    assert table, f'no records for table {name}'
+    for path in summary.CITED_IN[name]:
+        with open(osp.join(REPO_ROOT, path)) as f:
+            text = f.read()
+        found = re.findall(
+            rf'<!-- summary_tables:{name} -->\n(.*?)\n'
+            rf'<!-- /summary_tables:{name} -->', text, re.S)
+        assert found == [
+            table
+        ], (f'{path} does not hold table {name!r} as the records give it; '
+            f'run `python {SCRIPT} --write`:\n{table}')
+
+
+def test_a_changed_figure_is_caught():
+    summary = load_script(SCRIPT)
+    records = cited_records()
+    table = summary.TABLES['400'](records)
+    stock = next(r for r in records if r['variant'] == 'pfpn-stock'
+                 and r['max_iters'] == 400 and r['style'] == 'amodal')
+    changed = json.loads(json.dumps(records))
+    for record in changed:
+        if record == stock:
+            record['metrics']['coco_panoptic/PQ'] += 5
+    assert summary.TABLES['400'](changed) != table
+
+
+def test_write_puts_the_table_between_its_marks_only(tmp_path, monkeypatch):
+    summary = load_script(SCRIPT)
+    records = cited_records()
+    doc = tmp_path / 'doc.md'
+    doc.write_text('before\n<!-- summary_tables:card -->\nold figures\n'
+                   '<!-- /summary_tables:card -->\nafter\n')
+    monkeypatch.setattr(summary, 'REPO_ROOT', str(tmp_path))
+    monkeypatch.setitem(summary.CITED_IN, 'card', ('doc.md', ))
+    assert summary.write_tables(['card'], records) == ['doc.md']
+    table = summary.TABLES['card'](records)
+    assert doc.read_text() == ('before\n<!-- summary_tables:card -->\n' +
+                               table + '\n<!-- /summary_tables:card -->\n'
+                               'after\n')
+    assert summary.write_tables(['card'], records) == []  # unchanged
+    doc.write_text('no marks\n')
+    with pytest.raises(SystemExit, match='doc.md: no <!-- summary_tables'):
+        summary.write_tables(['card'], records)
