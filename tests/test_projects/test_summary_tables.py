@@ -25,7 +25,8 @@ def test_every_record_the_tables_read_ran_from_a_clean_commit():
     assert not dirty, f'records from a dirty tree: {dirty}'
 
 
-@pytest.mark.parametrize('name', ['400', '1200', 'scenes', 'card', 'orders', 'rules'])
+@pytest.mark.parametrize('name',
+                         ['400', '1200', 'scenes', 'card', 'orders', 'rules'])
 def test_each_cited_table_is_the_records_table(name):
     summary = load_script(SCRIPT)
     table = summary.TABLES[name](cited_records())
