@@ -73,3 +73,41 @@ def test_write_puts_the_table_between_its_marks_only(tmp_path, monkeypatch):
     doc.write_text('no marks\n')
     with pytest.raises(SystemExit, match='doc.md: no <!-- summary_tables'):
         summary.write_tables(['card'], records)
+
+
+def benchmark_rows(section_range=None) -> list:
+    """Head-to-head table rows of docs/benchmarks.md (those whose last cell
+    counts clean records), optionally only between two ``## N.`` headings."""
+    with open(osp.join(REPO_ROOT, 'docs', 'benchmarks.md')) as f:
+        text = f.read()
+    if section_range:
+        first, stop = section_range
+        text = text[text.index(f'\n## {first}. '):text.index(f'\n## {stop}. ')]
+    return [
+        line for line in text.splitlines()
+        if re.fullmatch(r'\|.*\| \d+/\d+ \|', line)
+    ]
+
+
+def records_tables(results_file: str) -> str:
+    head_to_head = load_script('projects/oanet_studies/head_to_head.py')
+    return head_to_head.report(
+        head_to_head.load_results(
+            osp.join(REPO_ROOT, 'projects', 'oanet_studies', 'results',
+                     results_file)), 'pfpn-stock')
+
+
+def test_benchmarks_page_rows_are_rows_the_records_give():
+    clean = records_tables('head_to_head.jsonl').splitlines()
+    dirty = records_tables('head_to_head_dirty_tree.jsonl').splitlines()
+    rows = benchmark_rows()
+    assert len(rows) > 50
+    unknown = [row for row in rows if row not in clean and row not in dirty]
+    assert not unknown, ('docs/benchmarks.md rows that no record gives: ' +
+                         '\n'.join(unknown))
+    # sections 1-3 are the clean re-run, every row from clean records only
+    clean_sections = benchmark_rows(('1', '4'))
+    assert clean_sections
+    assert [row for row in clean_sections if row not in clean] == []
+    assert all(
+        re.search(r'\| (\d+)/\1 \|$', row) for row in clean_sections)
