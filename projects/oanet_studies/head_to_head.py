@@ -53,8 +53,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from study_utils import (REPO_ROOT, RESULTS_DIR, VARIANTS_FILE, append_result,
-                         load_results, log, mean_sd, portable_command,
-                         provenance, read_variants, repo_relative)
+                         load_results, log, mean_sd, paired, portable_command,
+                         provenance, read_variants, repo_relative, value_of)
 
 TINY_OANET = 'configs/oanet/oanet_r18_fpn_1200i_synthetic-occlusion.py'
 # name -> config (repository-relative), train options (key -> value, as
@@ -588,19 +588,6 @@ def current_run_dir(run_dir: str, config: str) -> str:
     return run_dir
 
 
-def value_of(record: dict, key: str) -> Optional[float]:
-    """A record field, or else one of its metrics (None when absent)."""
-    if key in record:
-        return record[key]
-    metrics = record.get('metrics', {})
-    if key == 'rank_order_acc':  # records written before the field
-        score = any(
-            o.endswith('rank_by=score')
-            for o in record.get('test_options', []))
-        return metrics.get(f'occlusion/{"score" if score else "srm"}_acc')
-    return metrics.get(key)
-
-
 def is_clean(record: dict) -> bool:
     """Whether a record ran from a commit with no change to tracked
     files (``git_dirty`` false)."""
@@ -686,19 +673,6 @@ def group_records(records: List[dict]) -> Dict[tuple, Dict[str, List[dict]]]:
                 f'{name}@{variant_digest}'
             labelled[group][label] = rows[(name, variant_digest)]
     return labelled
-
-
-def paired(runs: List[dict], base_runs: List[dict], key: str,
-           ratio: bool) -> List[float]:
-    """Per-seed differences (or ratios) of ``key`` against the baseline."""
-    base = {r['seed']: value_of(r, key) for r in base_runs}
-    values = []
-    for run in runs:
-        value, reference = value_of(run, key), base.get(run['seed'])
-        if value is None or reference is None:
-            continue
-        values.append(value / reference if ratio else value - reference)
-    return values
 
 
 def comparison(records: List[dict], baseline: str) -> str:

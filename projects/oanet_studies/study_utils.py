@@ -132,6 +132,32 @@ def load_results(path: str) -> List[dict]:
     return records
 
 
+def value_of(record: dict, key: str) -> Optional[float]:
+    """A record field, or else one of its metrics (None when absent)."""
+    if key in record:
+        return record[key]
+    metrics = record.get('metrics', {})
+    if key == 'rank_order_acc':  # records written before the field
+        score = any(
+            o.endswith('rank_by=score')
+            for o in record.get('test_options', []))
+        return metrics.get(f'occlusion/{"score" if score else "srm"}_acc')
+    return metrics.get(key)
+
+
+def paired(runs: List[dict], base_runs: List[dict], key: str,
+           ratio: bool) -> List[float]:
+    """Per-seed differences (or ratios) of ``key`` against the baseline."""
+    base = {r['seed']: value_of(r, key) for r in base_runs}
+    values = []
+    for run in runs:
+        value, reference = value_of(run, key), base.get(run['seed'])
+        if value is None or reference is None:
+            continue
+        values.append(value / reference if ratio else value - reference)
+    return values
+
+
 def append_result(path: str, record: dict) -> None:
     """Append one record as a JSON line, flushed to disk at once."""
     with _results_lock:

@@ -22,7 +22,8 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence
 
-from study_utils import REPO_ROOT, RESULTS_DIR, load_results, mean_sd
+from study_utils import (REPO_ROOT, RESULTS_DIR, load_results, mean_sd, paired,
+                         value_of)
 
 RESULTS_FILE = osp.join(RESULTS_DIR, 'head_to_head.jsonl')
 STOCK = 'pfpn-stock'
@@ -73,34 +74,25 @@ def runs_of(records: List[dict],
             style: str,
             variant: str,
             iters: int,
-            scene: str = 'default') -> Dict[int, dict]:
-    """Seed -> record of one variant, style, scene and budget."""
-    return {
-        r['seed']: r
-        for r in records if r['variant'] == variant and r['style'] == style
-        and r['scene'] == scene and r['max_iters'] == iters
-    }
+            scene: str = 'default') -> List[dict]:
+    """Records of one variant, style, scene and budget, by seed."""
+    return sorted(
+        (r for r in records if r['variant'] == variant and r['style'] == style
+         and r['scene'] == scene and r['max_iters'] == iters),
+        key=lambda r: r['seed'])
 
 
-def values(runs: Dict[int, dict], key: str) -> List[float]:
-    return [runs[seed]['metrics'].get(key) for seed in sorted(runs)]
+def values(runs: List[dict], key: str) -> List[float]:
+    return [value_of(run, key) for run in runs]
 
 
-def deltas(runs: Dict[int, dict],
-           stock: Dict[int, dict],
-           key: str = PQ) -> List[float]:
-    """Per-seed differences against the stock run of the same seed."""
-    return [
-        runs[s]['metrics'][key] - stock[s]['metrics'][key]
-        for s in sorted(runs) if s in stock
-    ]
-
-
-def delta_cell(runs: Dict[int, dict],
-               stock: Dict[int, dict],
-               per_seed: bool = True) -> str:
-    """``mean ± sd (seed values)`` of the PQ differences."""
-    found = deltas(runs, stock)
+def delta_cell(runs: List[dict],
+               stock: List[dict],
+               key: str = PQ,
+               per_seed: bool = False) -> str:
+    """``mean ± sd`` of the differences against stock on the same seed,
+    then each seed's difference when ``per_seed``."""
+    found = paired(runs, stock, key, ratio=False)
     cell = mean_sd(found, '{:.2f}', signed=True)
     if per_seed and len(found) > 1:
         cell += ' (' + ', '.join(f'{d:+.2f}' for d in found) + ')'
@@ -127,7 +119,8 @@ def table_by_style(records: List[dict], iters: int,
             cells = [
                 mean_sd(values(runs, key), '{:.1f}') for _, key in columns
             ]
-            change = '-' if variant == STOCK else delta_cell(runs, stock)
+            change = ('-' if variant == STOCK else delta_cell(
+                runs, stock, per_seed=True))
             lines.append(f'| {style} | {LABELS[variant]} | ' +
                          ' | '.join(cells) + f' | {change} |')
     if not lines:
@@ -165,8 +158,8 @@ def table_scenes(records: List[dict]) -> Optional[str]:
                 f'| {scene} | {style} | {LABELS[upgrade].strip("*")} | '
                 f'{mean_sd(values(stock, PQ), "{:.1f}")} | '
                 f'{mean_sd(values(runs, PQ), "{:.1f}")} | '
-                f'{delta_cell(runs, stock)} | '
-                f'{mean_sd(deltas(runs, stock, PQ_ST), "{:.2f}", True)} |')
+                f'{delta_cell(runs, stock, per_seed=True)} | '
+                f'{delta_cell(runs, stock, PQ_ST)} |')
     if not lines:
         return None
     seeds = seeds_note([r for r in records if r['scene'] != 'default'])
@@ -189,12 +182,11 @@ def table_card(records: List[dict]) -> Optional[str]:
             runs = runs_of(records, style, variant, 400)
             if not runs:
                 continue
-            lines.append(
-                f'| {style} | {LABELS[variant].strip("*")} | '
-                f'{mean_sd(values(runs, PQ), "{:.1f}")} | '
-                f'{delta_cell(runs, stock, per_seed=False)} | '
-                f'{mean_sd(deltas(runs, stock, PQ_TH), "{:.2f}", True)} | '
-                f'{mean_sd(deltas(runs, stock, PQ_ST), "{:.2f}", True)} |')
+            lines.append(f'| {style} | {LABELS[variant].strip("*")} | '
+                         f'{mean_sd(values(runs, PQ), "{:.1f}")} | '
+                         f'{delta_cell(runs, stock)} | '
+                         f'{delta_cell(runs, stock, PQ_TH)} | '
+                         f'{delta_cell(runs, stock, PQ_ST)} |')
     if not lines:
         return None
     return '\n'.join([
@@ -226,8 +218,8 @@ def table_orders(records: List[dict]) -> Optional[str]:
                         '{:.1f}') for suffix in ('', '_diff')
                 ]
                 lines.append(f'| {iters} | {style} | {order} | '
-                             f'{seeds_note(runs.values())} | ' +
-                             ' | '.join(cells) + ' |')
+                             f'{seeds_note(runs)} | ' + ' | '.join(cells) +
+                             ' |')
     if not lines:
         return None
     return '\n'.join([
@@ -258,11 +250,10 @@ def table_rules(records: List[dict]) -> Optional[str]:
             if not stock or not ours:
                 continue
             theirs = runs_of(records, style, paper[upgrade], iters)
-            lines.append(
-                f'| {source[style]} | {iters} | {seeds_note(ours.values())} | '
-                f'{delta_cell(ours, stock, per_seed=False)} | '
-                f'{delta_cell(theirs, stock, per_seed=False)} | '
-                f'{mean_sd(deltas(ours, stock, PQ_ST), "{:.2f}", True)} |')
+            lines.append(f'| {source[style]} | {iters} | {seeds_note(ours)} | '
+                         f'{delta_cell(ours, stock)} | '
+                         f'{delta_cell(theirs, stock)} | '
+                         f'{delta_cell(ours, stock, PQ_ST)} |')
     if not lines:
         return None
     return '\n'.join([

@@ -109,5 +109,4 @@ def test_benchmarks_page_rows_are_rows_the_records_give():
     clean_sections = benchmark_rows(('1', '4'))
     assert clean_sections
     assert [row for row in clean_sections if row not in clean] == []
-    assert all(
-        re.search(r'\| (\d+)/\1 \|$', row) for row in clean_sections)
+    assert all(re.search(r'\| (\d+)/\1 \|$', row) for row in clean_sections)
