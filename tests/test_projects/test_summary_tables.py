@@ -3,6 +3,7 @@ from committed records, and those records ran from clean commits."""
 import json
 import os.path as osp
 import re
+import statistics
 
 import pytest
 
@@ -25,8 +26,7 @@ def test_every_record_the_tables_read_ran_from_a_clean_commit():
     assert not dirty, f'records from a dirty tree: {dirty}'
 
 
-@pytest.mark.parametrize('name',
-                         ['400', '1200', 'scenes', 'card', 'orders', 'rules'])
+@pytest.mark.parametrize('name', list(load_script(SCRIPT).TABLES))
 def test_each_cited_table_is_the_records_table(name):
     summary = load_script(SCRIPT)
     table = summary.TABLES[name](cited_records())
@@ -110,3 +110,34 @@ def test_benchmarks_page_rows_are_rows_the_records_give():
     assert clean_sections
     assert [row for row in clean_sections if row not in clean] == []
     assert all(re.search(r'\| (\d+)/\1 \|$', row) for row in clean_sections)
+
+
+@pytest.mark.parametrize('folder, variant',
+                         [('panoptic_fpn', 'pfpn-stock'),
+                          ('panoptic_fpn_srm', 'pfpn-srm-cls')])
+def test_metafile_results_are_the_records_means(folder, variant):
+    """The tiny models' Results: mean over seeds of the clean 1,200-iteration
+    records, amodal style; a score order's figures are stock's."""
+    import yaml
+    summary = load_script(SCRIPT)
+    records = cited_records()
+    name = {
+        'panoptic_fpn': 'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion',
+        'panoptic_fpn_srm':
+        'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion'
+    }[folder]
+    with open(osp.join(REPO_ROOT, 'configs', folder, 'metafile.yml')) as f:
+        model = next(
+            m for m in yaml.safe_load(f)['Models'] if m['Name'] == name)
+    metrics = model['Results'][0]['Metrics']
+    for prefix, source in (('', variant), ('score order ', summary.STOCK)):
+        runs = summary.runs_of(records, 'amodal', source, 1200)
+        assert len(runs) == 3
+        for key in ('PQ', 'PQ_th', 'PQ_st'):
+            if prefix + key not in metrics:
+                assert variant == summary.STOCK
+                continue
+            mean = statistics.mean(
+                summary.values(runs, f'coco_panoptic/{key}'))
+            assert f'{metrics[prefix + key]:.1f}' == f'{mean:.1f}', (
+                f'configs/{folder}/metafile.yml {name}: {prefix}{key}')
