@@ -218,15 +218,21 @@ def table_orders(records: List[dict]) -> Optional[str]:
                         values(runs, f'occlusion/{order}_acc{suffix}'),
                         '{:.1f}') for suffix in ('', '_diff')
                 ]
+                gain = '-' if order == 'score' else mean_sd([
+                    value_of(run, 'coco_panoptic/srm/PQ') -
+                    value_of(run, 'coco_panoptic/score/PQ') for run in runs
+                ],
+                                                            '{:.2f}',
+                                                            signed=True)
                 lines.append(f'| {iters} | {style} | {order} | '
                              f'{seeds_note(runs)} | ' + ' | '.join(cells) +
-                             ' |')
+                             f' | {gain} |')
     if not lines:
         return None
     return '\n'.join([
         '| iterations | annotations | order | seeds | PQ | PQ_th | PQ_st | '
-        'pairs right % | different-class pairs right % |',
-        '|---:|---|---|---|---:|---:|---:|---:|---:|'
+        'pairs right % | different-class pairs right % | ΔPQ, SRM - score '
+        '(same run) |', '|---:|---|---|---|---:|---:|---:|---:|---:|---:|'
     ] + lines)
 
 
