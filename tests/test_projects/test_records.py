@@ -104,7 +104,8 @@ def test_each_record_names_its_commit_and_defined_variants(path):
         where = f'{osp.basename(path)}:{number}'
         assert re.fullmatch(r'[0-9a-f]{40}', record['git_commit']), where
         assert isinstance(record['git_dirty'], bool), where
-        assert record['command'].startswith('python '), where
+        # a study or tool from the repository root, or the CI entry point
+        assert record['command'].startswith(('python ', 'bash .ci/')), where
         name = record.get('variant')
         if name is None or record.get('variant_defined') is False:
             continue
