@@ -1,7 +1,8 @@
 """The head-to-head tables that README.md and the model cards cite.
 
 Each summary table of the head-to-head in README.md,
-configs/oanet/README.md and configs/panoptic_fpn_srm/README.md is the
+configs/oanet/README.md, configs/panoptic_fpn/README.md and
+configs/panoptic_fpn_srm/README.md is the
 output of this script, pasted verbatim, and
 ``tests/test_projects/test_summary_tables.py`` checks that each file still
 holds it. So every figure of those tables is computed from the records of
@@ -218,12 +219,12 @@ def table_orders(records: List[dict]) -> Optional[str]:
                         values(runs, f'occlusion/{order}_acc{suffix}'),
                         '{:.1f}') for suffix in ('', '_diff')
                 ]
-                gain = '-' if order == 'score' else mean_sd([
+                gains = [
                     value_of(run, 'coco_panoptic/srm/PQ') -
                     value_of(run, 'coco_panoptic/score/PQ') for run in runs
-                ],
-                                                            '{:.2f}',
-                                                            signed=True)
+                ]
+                gain = ('-' if order == 'score' else mean_sd(
+                    gains, '{:.2f}', signed=True))
                 lines.append(f'| {iters} | {style} | {order} | '
                              f'{seeds_note(runs)} | ' + ' | '.join(cells) +
                              f' | {gain} |')
