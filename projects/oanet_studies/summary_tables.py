@@ -101,6 +101,11 @@ def delta_cell(runs: List[dict],
     return cell
 
 
+def markdown(head: str, rule: str, lines: List[str]) -> Optional[str]:
+    """A markdown table of the rows, or None when there is none."""
+    return '\n'.join([head, rule] + lines) if lines else None
+
+
 def seeds_note(records) -> str:
     seeds = sorted({r['seed'] for r in records})
     return ', '.join(str(s) for s in seeds)
@@ -125,13 +130,10 @@ def table_by_style(records: List[dict], iters: int,
                 runs, stock, per_seed=True))
             lines.append(f'| {style} | {LABELS[variant]} | ' +
                          ' | '.join(cells) + f' | {change} |')
-    if not lines:
-        return None
     seeds = seeds_note([r for r in records if r['max_iters'] == iters])
     head = ('| annotations | model | ' + ' | '.join(t for t, _ in columns) +
             f' | ΔPQ vs stock (seeds {seeds}) |')
-    rule = '|---|---|' + '---:|' * (len(columns) + 1)
-    return '\n'.join([head, rule] + lines)
+    return markdown(head, '|---|---|' + '---:|' * (len(columns) + 1), lines)
 
 
 def table_400(records: List[dict]) -> Optional[str]:
@@ -162,13 +164,11 @@ def table_scenes(records: List[dict]) -> Optional[str]:
                 f'{mean_sd(values(runs, PQ), "{:.1f}")} | '
                 f'{delta_cell(runs, stock, per_seed=True)} | '
                 f'{delta_cell(runs, stock, PQ_ST)} |')
-    if not lines:
-        return None
     seeds = seeds_note([r for r in records if r['scene'] != 'default'])
-    return '\n'.join([
+    return markdown(
         '| scene | annotations | upgrade | stock PQ | upgraded PQ | '
-        f'ΔPQ (seeds {seeds}) | ΔPQ_st |', '|---|---|---|---:|---:|---:|---:|'
-    ] + lines)
+        f'ΔPQ (seeds {seeds}) | ΔPQ_st |', '|---|---|---|---:|---:|---:|---:|',
+        lines)
 
 
 def table_card(records: List[dict]) -> Optional[str]:
@@ -189,12 +189,8 @@ def table_card(records: List[dict]) -> Optional[str]:
                          f'{delta_cell(runs, stock)} | '
                          f'{delta_cell(runs, stock, PQ_TH)} | '
                          f'{delta_cell(runs, stock, PQ_ST)} |')
-    if not lines:
-        return None
-    return '\n'.join([
-        '| annotations | model | PQ | ΔPQ | ΔPQ_th | ΔPQ_st |',
-        '|---|---|---:|---:|---:|---:|'
-    ] + lines)
+    return markdown('| annotations | model | PQ | ΔPQ | ΔPQ_th | ΔPQ_st |',
+                    '|---|---|---:|---:|---:|---:|', lines)
 
 
 def table_orders(records: List[dict]) -> Optional[str]:
@@ -228,13 +224,11 @@ def table_orders(records: List[dict]) -> Optional[str]:
                 lines.append(f'| {iters} | {style} | {order} | '
                              f'{seeds_note(runs)} | ' + ' | '.join(cells) +
                              f' | {gain} |')
-    if not lines:
-        return None
-    return '\n'.join([
+    return markdown(
         '| iterations | annotations | order | seeds | PQ | PQ_th | PQ_st | '
         'pairs right % | different-class pairs right % | ΔPQ, SRM - score '
-        '(same run) |', '|---:|---|---|---|---:|---:|---:|---:|---:|---:|'
-    ] + lines)
+        '(same run) |', '|---:|---|---|---|---:|---:|---:|---:|---:|---:|',
+        lines)
 
 
 def table_rules(records: List[dict]) -> Optional[str]:
@@ -262,30 +256,27 @@ def table_rules(records: List[dict]) -> Optional[str]:
                          f'{delta_cell(ours, stock)} | '
                          f'{delta_cell(theirs, stock)} | '
                          f'{delta_cell(ours, stock, PQ_ST)} |')
-    if not lines:
-        return None
-    return '\n'.join([
+    return markdown(
         '| annotations the SRM learns from | iterations | seeds | ΔPQ, '
         '`same_class_order=\'score\'` (these configs) | ΔPQ, `\'rank\'` '
-        '(paper) | ΔPQ_st, `\'score\'` |', '|---|---:|---|---:|---:|---:|'
-    ] + lines)
+        '(paper) | ΔPQ_st, `\'score\'` |', '|---|---:|---|---:|---:|---:|',
+        lines)
 
 
 def table_stock(records: List[dict]) -> Optional[str]:
     """The stock baseline config's card: 1,200 iterations, as it ships
     (its records are the same in every annotation style)."""
     runs = runs_of(records, 'amodal', STOCK, 1200)
-    if not runs:
-        return None
     config = 'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion.py'
     cells = [
         mean_sd(values(runs, key), '{:.1f}') for key in (PQ, PQ_TH, PQ_ST)
     ]
-    return '\n'.join([
-        '| config | seeds | PQ | PQ_th | PQ_st |', '|---|---|---:|---:|---:|',
+    rows = [
         f'| [{config}](./{config}) | {seeds_note(runs)} | ' +
         ' | '.join(cells) + ' |'
-    ])
+    ] if runs else []
+    return markdown('| config | seeds | PQ | PQ_th | PQ_st |',
+                    '|---|---|---:|---:|---:|', rows)
 
 
 TABLES = {
