@@ -6,6 +6,7 @@ import re
 import statistics
 
 import pytest
+import yaml
 
 from tests.utils import REPO_ROOT, load_script
 
@@ -14,8 +15,7 @@ SCRIPT = 'projects/oanet_studies/summary_tables.py'
 
 def cited_records() -> list:
     summary = load_script(SCRIPT)
-    with open(osp.join(REPO_ROOT, summary.RESULTS_FILE)) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return summary.load_results(osp.join(REPO_ROOT, summary.RESULTS_FILE))
 
 
 def test_every_record_the_tables_read_ran_from_a_clean_commit():
@@ -112,20 +112,17 @@ def test_benchmarks_page_rows_are_rows_the_records_give():
     assert all(re.search(r'\| (\d+)/\1 \|$', row) for row in clean_sections)
 
 
-@pytest.mark.parametrize('folder, variant',
-                         [('panoptic_fpn', 'pfpn-stock'),
-                          ('panoptic_fpn_srm', 'pfpn-srm-cls')])
-def test_metafile_results_are_the_records_means(folder, variant):
+@pytest.mark.parametrize(
+    'folder, name, variant',
+    [('panoptic_fpn', 'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion',
+      'pfpn-stock'),
+     ('panoptic_fpn_srm', 'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion',
+      'pfpn-srm-cls')])
+def test_metafile_results_are_the_records_means(folder, name, variant):
     """The tiny models' Results: mean over seeds of the clean 1,200-iteration
     records, amodal style; a score order's figures are stock's."""
-    import yaml
     summary = load_script(SCRIPT)
     records = cited_records()
-    name = {
-        'panoptic_fpn': 'panoptic-fpn_r18_fpn_1200i_synthetic-occlusion',
-        'panoptic_fpn_srm':
-        'panoptic-fpn-srm_r18_fpn_1200i_synthetic-occlusion'
-    }[folder]
     with open(osp.join(REPO_ROOT, 'configs', folder, 'metafile.yml')) as f:
         model = next(
             m for m in yaml.safe_load(f)['Models'] if m['Name'] == name)
